@@ -1,0 +1,47 @@
+SHELL := /bin/bash
+# deephex — one-command setup, demo, tests and figures.
+#   make demo     set up .venv and run the demo end to end on the built-in virtual tissue
+#   make test     set up .venv and run every check CI runs
+#   make figures  regenerate the paper figures with papermill (DEVICE=cuda on a GPU machine)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEMO_OUT ?= runs/demo
+DEVICE ?= auto
+
+.PHONY: setup demo test check-sync nbtest pytest figures clean-venv
+
+setup: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/deephex demo --out $(DEMO_OUT)
+
+# Notebooks are the source: they must be clean and the module in sync with them.
+check-sync: setup
+	@before=$$(find nbs deephex -type f \( -name '*.ipynb' -o -name '*.py' \) -not -path '*/.ipynb_checkpoints/*' -print0 | sort -z | xargs -0 sha1sum); \
+	$(BIN)/nbdev-clean >/dev/null && $(BIN)/nbdev-export >/dev/null; \
+	after=$$(find nbs deephex -type f \( -name '*.ipynb' -o -name '*.py' \) -not -path '*/.ipynb_checkpoints/*' -print0 | sort -z | xargs -0 sha1sum); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "FAIL: notebooks were not clean or deephex/ was out of sync with nbs/."; \
+	  diff <(echo "$$before") <(echo "$$after") | grep '^>' | sed 's/^> [0-9a-f]*  /  changed: /'; \
+	  echo "  Fix: run 'nbdev-clean && nbdev-export' and commit nbs/ and deephex/ together."; exit 1; \
+	else echo "notebooks clean, module in sync"; fi
+
+nbtest: setup
+	$(BIN)/nbdev-test --n-workers 2
+
+pytest: setup
+	$(BIN)/python -m pytest tests -q
+
+test: check-sync nbtest pytest
+
+figures: setup
+	$(BIN)/deephex figures --out figures --device $(DEVICE)
+
+clean-venv:
+	rm -rf $(VENV)
