@@ -1,0 +1,134 @@
+"Downstream analysis (deephex.analysis) on small synthetic predictions: keys, determinism, planted structure, files."
+import warnings
+from pathlib import Path
+
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import anndata as ad
+from sklearn.metrics import adjusted_rand_score
+
+from deephex.core import InputError
+from deephex.evaluate import superpixel_anndata
+from deephex import analysis as dx
+
+
+@pytest.fixture(scope='module')
+def synthetic():
+    "A small synthetic prediction (4k superpixels) and its Sample (pseudo-spots, truth)."
+    return dx.synthetic_prediction(shape=(56, 70), embed_dim=32, seed=0)
+
+
+@pytest.fixture
+def pred(synthetic):
+    return synthetic[0].copy()
+
+
+def test_packaged_lr_table_is_readable():
+    lr = dx.lr_pairs()
+    assert len(lr) >= 50 and {'ligand', 'receptor', 'pathway'} <= set(lr.columns)
+    assert not lr.duplicated(['ligand', 'receptor']).any()
+    assert {('CXCL12', 'CXCR4'), ('CD274', 'PDCD1'), ('SPP1', 'CD44'), ('CSF1', 'CSF1R'), ('TGFB1', 'TGFBR2'), ('VEGFA', 'KDR')} \
+        <= set(zip(lr.ligand, lr.receptor))
+    assert (lr.ligand.str.upper() == lr.ligand).all()          # human symbols
+
+
+def test_lr_table_from_file_and_squidpy_format(tmp_path):
+    f = tmp_path/'pairs.tsv'
+    pd.DataFrame(dict(source=['SPP1', 'CXCL12'], target=['CD44', 'CXCR4'])).to_csv(f, sep='\t', index=False)
+    t = dx.lr_pairs(f)
+    assert list(zip(t.ligand, t.receptor)) == [('SPP1', 'CD44'), ('CXCL12', 'CXCR4')]
+    with pytest.raises(InputError, match='file not found'): dx.lr_pairs(tmp_path/'missing.csv')
+
+
+def test_domains_recover_planted_structure_and_are_seeded(pred):
+    dx.domains(pred, n_domains=5, smooth=2, seed=1)
+    first = pred.obs['deephex_domain'].copy()
+    assert adjusted_rand_score(pred.obs.true_domain, first) > 0.8
+    dx.domains(pred, n_domains=5, smooth=2, seed=1)
+    assert (pred.obs['deephex_domain'] == first).all()
+    assert pred.uns['deephex_domain']['n_domains'] == 5
+    dx.domains(pred, n_domains=3, key_added='coarse')
+    assert 'coarse' in pred.obs and pred.obs['coarse'].nunique() == 3
+
+
+def test_smoothing_helps_noisy_embedding():
+    p, _ = dx.synthetic_prediction(shape=(56, 70), embed_dim=512, embed_noise=8, seed=1)
+    raw = adjusted_rand_score(p.obs.true_domain, dx.domains(p, n_domains=5, smooth=0).obs.deephex_domain)
+    smooth = adjusted_rand_score(p.obs.true_domain, dx.domains(p, n_domains=5, smooth=2).obs.deephex_domain)
+    assert smooth > raw + 0.1 and smooth > 0.8
+
+
+def test_leiden_without_igraph_says_how_to_fix(pred):
+    try: import igraph  # noqa: F401
+    except ImportError:
+        with pytest.raises(InputError, match='igraph'): dx.domains(pred, method='leiden')
+    else: assert dx.domains(pred, method='leiden', resolution=0.5).obs['deephex_domain'].nunique() >= 2
+
+
+def test_moran_smooth_pattern_beats_noise():
+    rng = np.random.default_rng(0)
+    from scipy import ndimage
+    H, W = 30, 40
+    f = ndimage.gaussian_filter(rng.standard_normal((H, W)), 3).ravel()
+    a = superpixel_anndata(np.stack([f - f.min() + 1, rng.random(H*W) + 1], 1).astype(np.float32), np.argwhere(np.ones((H, W), bool)), ['SMOOTH', 'NOISE'])
+    df = dx.spatially_variable_genes(a, normalize=False, progress=False)
+    assert df.index[0] == 'SMOOTH' and df.loc['SMOOTH', 'I'] > 0.8 and abs(df.loc['NOISE', 'I']) < 0.1
+    assert 'moranI' in a.uns and 'spatial_connectivities' in a.obsp
+
+
+def test_planted_lr_pair_ranks_above_random_pairs(pred):
+    rng = np.random.default_rng(0)
+    decoys = [tuple(rng.choice(pred.var_names, 2, replace=False)) for _ in range(20)]
+    df = dx.ligand_receptor(pred, [('SPP1', 'CD44')] + decoys, n_perms=100, seed=0, progress=False)
+    assert df.index[0] == 'SPP1:CD44'
+    assert df.equals(dx.ligand_receptor(pred, [('SPP1', 'CD44')] + decoys, n_perms=100, seed=0, progress=False))
+    assert {'score', 'zscore', 'pval', 'pval_fdr', 'n_edges'} <= set(pred.uns['deephex_ccc'].columns)
+
+
+def test_region_split_respects_distances(pred):
+    dx.tumour_regions(pred, 'breast', edge_um=24, inside_um=8)
+    reg, d = pred.obs['deephex_region'], pred.obs['deephex_region_distance_um']
+    assert list(reg.cat.categories) == ['healthy', 'tumour-edge', 'tumour']
+    assert (d[reg == 'healthy'] > 24).all()
+    assert d[reg == 'tumour-edge'].between(-8, 24).all()
+    assert (d[reg == 'tumour'] < -8).all()
+    thr = pred.uns['deephex_region']['threshold']
+    assert (pred.obs['deephex_tumour_score'][d < 0] > thr).all()
+    t = dx.region_test(pred)
+    assert len(t) == 3 and (t.pval < 1e-3).all()
+
+
+def test_plots_return_axes_headless(pred, synthetic):
+    _, sample = synthetic
+    dx.analyse(pred, n_domains=5, spots=sample, n_perms=20, progress=False)
+    for ax in (dx.plot_domains(pred), dx.plot_tumour_regions(pred), dx.plot_region_test(pred, 'CD44'),
+               dx.plot_spatially_variable_genes(pred), dx.plot_pattern_enhancement(pred), dx.plot_ligand_receptor(pred),
+               dx.plot_interaction_map(pred, 'SPP1:CD44')):
+        assert isinstance(ax, matplotlib.axes.Axes)
+    for fig in (dx.plot_genes(pred, ['ERBB2', 'SPP1'], truth=sample.truth), dx.plot_analysis(pred)):
+        assert isinstance(fig, matplotlib.figure.Figure)
+    plt.close('all')
+
+
+def test_analyse_prediction_writes_files(tmp_path, synthetic):
+    p = synthetic[0].copy()
+    p.write_h5ad(tmp_path/'prediction.h5ad')
+    paths = dx.analyse_prediction(tmp_path/'prediction.h5ad', tmp_path/'out', n_domains=5, n_perms=20, progress=False)
+    assert {'h5ad', 'figure', 'moranI', 'deephex_ccc', 'deephex_region_test', 'superpixels'} <= set(paths)
+    back = ad.read_h5ad(paths['h5ad'])
+    assert {'deephex_domain', 'deephex_region'} <= set(back.obs) and 'moranI' in back.uns
+    assert len(pd.read_csv(paths['superpixels'])) == p.n_obs
+
+
+def test_truth_as_stand_in_prediction(synthetic):
+    "Sample.truth (counts, no embedding) falls back to PCA of expression."
+    truth = synthetic[1].truth.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        dx.domains(truth, n_domains=5, smooth=2)
+    assert truth.uns['deephex_domain']['use_rep'] == 'expression'
+    assert adjusted_rand_score(truth.obs.true_domain, truth.obs.deephex_domain) > 0.5
