@@ -15,17 +15,16 @@ from scipy import ndimage, stats
 from anndata import AnnData
 from tqdm.auto import tqdm
 
-from .core import InputError, Geometry, SuperpixelGrid, Sample
+from .core import InputError, Geometry, SuperpixelGrid, Sample, superpixel_image
 from .evaluate import superpixel_rc, superpixel_anndata
 
 # %% auto #0
 __all__ = ['SYNTHETIC_DOMAINS', 'TUMOUR_SIGNATURES', 'REGIONS', 'REGION_COLOURS', 'synthetic_prediction', 'grid_shape',
-           'superpixel_size_um', 'lognormalized', 'grid_image', 'grid_neighbors', 'smooth_embedding', 'domains',
-           'plot_domains', 'plot_genes', 'tumour_score', 'tumour_regions', 'region_test', 'plot_region_test',
-           'plot_tumour_regions', 'variable_genes', 'spatially_variable_genes', 'plot_spatially_variable_genes',
-           'pattern_enhancement', 'plot_pattern_enhancement', 'lr_pairs', 'ligand_receptor', 'interaction_map',
-           'plot_ligand_receptor', 'plot_interaction_map', 'analyse', 'plot_analysis', 'analyse_prediction',
-           'truth_labels']
+           'superpixel_size_um', 'lognormalized', 'grid_neighbors', 'smooth_embedding', 'domains', 'plot_domains',
+           'plot_genes', 'tumour_score', 'tumour_regions', 'region_test', 'plot_region_test', 'plot_tumour_regions',
+           'variable_genes', 'spatially_variable_genes', 'plot_spatially_variable_genes', 'pattern_enhancement',
+           'plot_pattern_enhancement', 'lr_pairs', 'ligand_receptor', 'interaction_map', 'plot_ligand_receptor',
+           'plot_interaction_map', 'analyse', 'plot_analysis', 'analyse_prediction', 'truth_labels']
 
 # %% ../nbs/12_analysis.ipynb #34ed7aa7
 SYNTHETIC_DOMAINS = ('tumour', 'tumour edge', 'stroma', 'duct', 'adipose')
@@ -193,26 +192,6 @@ def lognormalized(adata:AnnData, # superpixels (or spots) x genes, counts or exp
     if target_sum is None: target_sum = float(np.median(tot[tot > 0])) if (tot > 0).any() else 1.
     f = np.divide(target_sum, tot, out=np.zeros_like(tot), where=tot > 0).astype(np.float32)
     return np.log1p(sub*f[:, None])
-
-def grid_image(adata:AnnData, # superpixel AnnData (prediction or truth)
-               values, # per-observation array, an obs column, or a gene
-               fill:float=np.nan, # value off the tissue
-               layer:str|None=None, # for a gene: take it from this layer
-              )->np.ndarray: # float (rows, cols) image on the superpixel grid
-    "Any per-superpixel value as a dense image on the superpixel grid (NaN off tissue)."
-    rc = superpixel_rc(adata)
-    if isinstance(values, str):
-        if values in adata.obs:
-            col = adata.obs[values]
-            v = col.cat.codes.to_numpy().astype(float) if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy(float)
-            if isinstance(col.dtype, pd.CategoricalDtype): v[v < 0] = np.nan
-        else: v = _dense(_matrix(adata, layer)[:, _gene_index(adata, values, 'values')]).ravel()
-    else:
-        v = np.asarray(values, float).ravel()
-        if len(v) != adata.n_obs: raise InputError(f"{len(v)} values for {adata.n_obs} superpixels", "values", "give one value per observation")
-    img = np.full(grid_shape(adata), fill, float)
-    img[rc[:, 0], rc[:, 1]] = v
-    return img
 
 # %% ../nbs/12_analysis.ipynb #20e47509
 def _spatial_neighbors(adata:AnnData, coord_type:str, n_neighs:int, key_added:str='spatial'):
@@ -391,7 +370,7 @@ def plot_domains(adata:AnnData, # superpixel AnnData with a categorical obs colu
     cats = list(col.cat.categories)
     colours = _palette(adata, key, cats, palette)
     ax = _axes(ax, figsize)
-    img = grid_image(adata, col.cat.codes.to_numpy().astype(float))
+    img = superpixel_image(adata, col.cat.codes.to_numpy().astype(float))
     img[img < 0] = np.nan
     _show_map(ax, adata, img, title or key, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(cats) - 0.5)
     if legend: ax.legend([Patch(color=c) for c in colours], cats, loc='center left', bbox_to_anchor=(1, 0.5), frameon=False, title=key)
@@ -420,7 +399,7 @@ def plot_genes(adata:AnnData, # superpixel prediction
     nrows = math.ceil(len(panels)/ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=figsize or (3.2*ncols, 3*nrows), squeeze=False)
     for ax, (a, g, lay, title) in zip(axs.ravel(), panels):
-        img = grid_image(a, g, layer=lay)
+        img = superpixel_image(a, g, layer=lay)
         if log: img = np.log1p(img)
         vmax = np.nanquantile(img, vmax_quantile) if np.isfinite(img).any() else 1
         im = _show_map(ax, a, img, title, cmap=cmap, vmin=0, vmax=vmax if vmax > 0 else None)
@@ -903,7 +882,7 @@ def plot_interaction_map(adata:AnnData, # superpixel prediction
                          ax=None, figsize:tuple|None=None, save:str|None=None):
     "Map of one ligand–receptor pair's interaction value on the superpixel grid; returns the Axes."
     ligand, receptor = _pair(ligand, receptor)
-    img = grid_image(adata, _interaction_values(adata, ligand, receptor, None, True, 'spatial_connectivities'))
+    img = superpixel_image(adata, _interaction_values(adata, ligand, receptor, None, True, 'spatial_connectivities'))
     ax = _axes(ax, figsize)
     im = _show_map(ax, adata, img, f'{ligand} → {receptor}', cmap=cmap, vmin=0, vmax=np.nanquantile(img, 0.99) or None)
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
@@ -968,7 +947,7 @@ def plot_analysis(adata:AnnData, # analysed prediction (`analyse`)
     fig, axs = plt.subplots(nrows, ncols, figsize=figsize or (4.6*ncols, 4*nrows), squeeze=False)
     for ax, (kind, arg) in zip(axs.ravel(), panels):
         if kind == 'gene':
-            img = grid_image(adata, arg)
+            img = superpixel_image(adata, arg)
             im = _show_map(ax, adata, img, f'{arg} (super-resolution)', cmap='viridis', vmin=0, vmax=np.nanquantile(img, 0.99) or None)
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
         elif kind == 'domains': plot_domains(adata, ax=ax, title='tissue domains')

@@ -16,7 +16,7 @@ from anndata import AnnData
 
 # %% auto #0
 __all__ = ['LATTICES', 'InputError', 'disk_offsets', 'disk_mask', 'Geometry', 'lattice_positions', 'SuperpixelGrid', 'check_xy',
-           'check_spots', 'Sample']
+           'check_spots', 'Sample', 'superpixel_image']
 
 # %% ../nbs/00_core.ipynb #323ac9aa
 class InputError(ValueError):
@@ -273,3 +273,54 @@ class Sample:
                 f"superpixel grid {self.grid.shape[0]}x{self.grid.shape[1]} ({g.superpixel_um:g} µm)"
                 + ("" if self.tissue_mask is None else f"; tissue {self.tissue_mask.sum()} superpixels")
                 + ("" if self.truth is None else f"; truth {self.truth.n_obs} superpixels"))
+
+# %% ../nbs/00_core.ipynb #a9c5e14c
+def _grid_shape(adata:AnnData)->tuple|None:
+    "The grid shape stored by deephex.train or deephex.pseudo_visium, or None."
+    s = adata.uns.get('deephex', {}).get('grid_shape')
+    if s is None: s = adata.uns.get('superpixel_grid', {}).get('shape')
+    return None if s is None else tuple(int(v) for v in s)
+
+def _var_index(adata:AnnData, gene:str)->int|None:
+    "Position of `gene` in var_names: exact match first, then case-insensitive (CXCL12 finds Cxcl12)."
+    names = adata.var_names
+    if gene in names: return int(names.get_loc(gene))
+    up = np.flatnonzero(names.str.upper() == str(gene).upper())
+    return int(up[0]) if len(up) else None
+
+def superpixel_image(adata:AnnData, # one observation per superpixel, `obs['row']`, `obs['col']`
+                     values=None, # a gene, an obs column, a per-observation array, or None: total counts
+                     shape:tuple|None=None, # (rows, cols) of the grid; default the stored grid shape, else the data's extent
+                     fill:float=np.nan, # value of superpixels without an observation
+                     layer:str|None=None, # for a gene or the total: read this layer instead of X
+                    )->np.ndarray: # float32 (rows, cols)
+    "A dense (rows, cols) image on the superpixel grid of a gene, an obs column, per-observation values or the total counts."
+    if 'row' not in adata.obs or 'col' not in adata.obs:
+        raise InputError("no superpixel indices", "obs['row'], obs['col']", "pass an AnnData with one observation per superpixel (truth or prediction)")
+    r, c = adata.obs['row'].to_numpy(int), adata.obs['col'].to_numpy(int)
+    if layer is not None and layer not in adata.layers:
+        raise InputError(f"no layer {layer!r}", "layers", f"use one of {list(adata.layers)} or layer=None for X")
+    X = adata.X if layer is None else adata.layers[layer]
+    if values is None: v = np.asarray(X.sum(1)).ravel()
+    elif isinstance(values, str):
+        j = _var_index(adata, values)
+        if j is not None:
+            x = X[:, [j]]
+            v = (x.toarray() if sp.issparse(x) else np.asarray(x)).ravel()
+        elif values in adata.obs:
+            col = adata.obs[values]
+            if isinstance(col.dtype, pd.CategoricalDtype): v = np.where(col.cat.codes < 0, np.nan, col.cat.codes).astype(float)
+            else: v = col.to_numpy(float)
+        else: raise InputError(f"{values!r} is not in the data: neither a gene ({adata.n_vars} genes, e.g. {list(adata.var_names[:3])}) nor an obs column",
+                               "var_names", "pick a gene from var_names (gene selection may have dropped it) or a column of obs")
+    else:
+        v = np.asarray(values, float).ravel()
+        if len(v) != adata.n_obs: raise InputError(f"{len(v)} values for {adata.n_obs} superpixels", "values", "give one value per observation")
+    if shape is None: shape = _grid_shape(adata) or ((int(r.max())+1, int(c.max())+1) if len(r) else (0, 0))
+    shape = tuple(int(s) for s in shape)
+    if len(r) and (r.min() < 0 or c.min() < 0 or r.max() >= shape[0] or c.max() >= shape[1]):
+        raise InputError(f"superpixels reach row {r.max()}, col {c.max()}, outside the {shape} grid", "obs['row'], obs['col']",
+                         "pass the grid shape the data was built on (shape=)")
+    img = np.full(shape, fill, np.float32)
+    img[r, c] = v
+    return img

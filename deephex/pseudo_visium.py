@@ -14,12 +14,12 @@ import scipy.sparse as sp
 from scipy import ndimage
 from anndata import AnnData
 
-from .core import InputError, Geometry, SuperpixelGrid, Sample, lattice_positions
+from .core import InputError, Geometry, SuperpixelGrid, Sample, lattice_positions, superpixel_image
 
 # %% auto #0
-__all__ = ['HVG_FLAVORS', 'superpixel_truth', 'superpixel_map', 'fill_small_holes', 'tissue_mask_from_truth',
-           'pseudo_spot_centres', 'disk_membership', 'pseudo_spots', 'select_genes', 'simulate_pseudo_visium',
-           'plot_pseudo_visium', 'holdout_split']
+__all__ = ['HVG_FLAVORS', 'superpixel_truth', 'fill_small_holes', 'tissue_mask_from_truth', 'pseudo_spot_centres',
+           'disk_membership', 'pseudo_spots', 'select_genes', 'simulate_pseudo_visium', 'plot_pseudo_visium',
+           'holdout_split']
 
 # %% ../nbs/04_pseudo_visium.ipynb #9678246c
 def _csr(X, dtype=np.float32)->sp.csr_matrix:
@@ -51,26 +51,6 @@ def superpixel_truth(sample:Sample, # high-resolution sample: Visium HD bins or 
     truth.uns['superpixel_grid'] = dict(shape=list(grid.shape), superpixel_um=grid.geometry.superpixel_um,
                                         fullres_um_per_px=grid.fullres_um_per_px)
     return truth
-
-# %% ../nbs/04_pseudo_visium.ipynb #4e3c61b1
-def superpixel_map(truth:AnnData, # one observation per superpixel, `obs['row']`, `obs['col']`
-                   gene:str|None=None, # a gene of `truth.var_names`; None: total counts
-                   shape:tuple|None=None, # (rows, cols) of the grid; default `uns['superpixel_grid']['shape']`
-                   fill:float=0., # value of superpixels without an observation
-                  )->np.ndarray: # float32 (rows, cols)
-    "A dense (rows, cols) map of one gene, or of the total counts, on the superpixel grid."
-    r, c = truth.obs['row'].to_numpy(), truth.obs['col'].to_numpy()
-    if shape is None: shape = tuple(truth.uns.get('superpixel_grid', {}).get('shape', (r.max()+1, c.max()+1)))
-    if gene is None: v = np.asarray(truth.X.sum(1)).ravel()
-    else:
-        if gene not in truth.var_names:
-            raise InputError(f"gene {gene!r} is not in the data ({truth.n_vars} genes, e.g. {list(truth.var_names[:3])})", "gene",
-                             "pick a gene from truth.var_names (gene selection may have dropped it)")
-        x = truth[:, gene].X
-        v = (x.toarray() if sp.issparse(x) else np.asarray(x)).ravel()
-    m = np.full(tuple(shape), fill, np.float32)
-    m[r, c] = v
-    return m
 
 # %% ../nbs/04_pseudo_visium.ipynb #4f5095be
 def fill_small_holes(mask:np.ndarray, # bool (rows, cols)
@@ -282,7 +262,7 @@ def plot_pseudo_visium(sample:Sample, # a pseudo-Visium sample (`simulate_pseudo
     if sample.truth is None: raise InputError("the sample has no truth", "sample.truth", "make it with simulate_pseudo_visium")
     if ax is None: _, ax = plt.subplots(figsize=figsize or (5, 5))
     grid = sample.grid
-    ax.imshow(superpixel_map(sample.truth, gene, grid.shape), cmap='magma', interpolation='nearest')
+    ax.imshow(superpixel_image(sample.truth, gene, grid.shape, fill=0), cmap='magma', interpolation='nearest')
     centres = grid.to_analysis(sample.spots.obsm['spatial'])/sample.geometry.superpixel_size - 0.5   # in superpixel units
     r = sample.geometry.spot_radius_sp
     ax.add_collection(PatchCollection([Circle((x, y), r) for x, y in centres], facecolor='none', edgecolor='cyan', linewidth=0.6))

@@ -22,14 +22,14 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 import deephex
-from .core import Geometry, InputError, Sample, check_xy
+from .core import Geometry, InputError, Sample, check_xy, superpixel_image
 from .model import count_parameters, make_model
 
 # %% auto #0
 __all__ = ['select_device', 'window_offsets', 'tissue_superpixels', 'feature_stats', 'gather_windows', 'nearest_expression',
            'minmax_scale', 'TrainingData', 'prepare_training', 'spot_loss', 'save_checkpoint', 'load_checkpoint',
            'default_batch_size', 'train_state', 'blend_weights', 'window_centres', 'predict_superpixels', 'to_anndata',
-           'write_prediction', 'gene_map', 'seam_jumps', 'load_state', 'fit_predict']
+           'write_prediction', 'seam_jumps', 'load_state', 'fit_predict']
 
 # %% ../nbs/08_train.ipynb #b83ed9f7
 def select_device(device:str|torch.device|None='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps' or a torch.device
@@ -521,19 +521,6 @@ def write_prediction(adata:AnnData, # from `to_anndata` / `fit_predict`
     path = Path(path)
     _atomic_write(path, lambda p: adata.write_h5ad(p))
     return path
-
-def gene_map(prediction:AnnData, # from `to_anndata` / `fit_predict`
-             gene:str, # a gene in var_names
-             grid_shape:tuple|None=None, # (rows, cols); default uns['deephex']['grid_shape']
-            )->np.ndarray: # float32 (rows, cols), NaN off tissue
-    "One gene's prediction as a dense map on the superpixel grid."
-    if gene not in prediction.var_names:
-        raise InputError(f"gene {gene!r} is not in the prediction", "gene", f"use one of its {prediction.n_vars} var_names, e.g. {list(prediction.var_names[:3])}")
-    r, c = prediction.obs['row'].to_numpy(), prediction.obs['col'].to_numpy()
-    shape = tuple(grid_shape or prediction.uns.get('deephex', {}).get('grid_shape', (r.max() + 1, c.max() + 1)))
-    m = np.full(shape, np.nan, np.float32)
-    m[r, c] = _dense(prediction[:, gene].X).ravel()
-    return m
 
 # %% ../nbs/08_train.ipynb #5fedd804
 def seam_jumps(gene_map:np.ndarray, # (rows, cols) map, NaN off tissue
