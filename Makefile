@@ -1,15 +1,13 @@
 SHELL := /bin/bash
-# deephex — one-command setup, demo, tests and figures.
+# deephex — one-command setup, demo and tests.
 #   make demo     set up .venv and run the demo end to end on the built-in virtual tissue
 #   make test     set up .venv and run every check CI runs
-#   make figures  regenerate the paper figures with papermill (DEVICE=cuda on a GPU machine)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_OUT ?= runs/demo
-DEVICE ?= auto
 
-.PHONY: setup demo test check-sync nbtest pytest figures clean-venv
+.PHONY: setup demo test check-sync nbtest pytest clean-venv
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -39,9 +37,6 @@ pytest: setup
 	$(BIN)/python -m pytest tests -q
 
 test: check-sync nbtest pytest
-
-figures: setup
-	$(BIN)/deephex figures --out figures --device $(DEVICE)
 
 clean-venv:
 	rm -rf $(VENV)
