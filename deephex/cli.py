@@ -27,7 +27,8 @@ def _cmd_features(a):
 
 def _run_overrides(a)->dict:
     kw = dict(out=a.out, encoder=a.encoder, weights=a.weights, epochs=a.epochs, n_states=a.n_states, n_genes=a.genes,
-              device=a.device, model=a.model, seed=a.seed, lattice=a.lattice, early_stopping=a.early_stopping, precision=a.precision)
+              device=a.device, model=a.model, seed=a.seed, lattice=a.lattice, early_stopping=a.early_stopping, precision=a.precision,
+              lr=a.lr, fusion_dropout=a.fusion_dropout, calibrate=a.calibrate)
     if a.input:
         fmt, sep, path = a.input.partition(':')
         if not sep: raise InputError(f"--input must be FORMAT:PATH, got {a.input!r}", "--input", "e.g. --input visium_hd:/data/sample")
@@ -55,6 +56,19 @@ def _cmd_evaluate(a):
     evaluate_cli(a.prediction, a.truth, out=a.out, n_top=a.n_top, ceiling=not a.no_ceiling, seed=a.seed, bin_size=a.bin_size)
     print(f"metrics written to {Path(a.out)/'metrics.json'}")
 
+def _cmd_benchmark(a):
+    from deephex.benchmark import benchmark, scaling, SCALING_AREAS_MM2
+    cmd = 'deephex benchmark ' + ' '.join(sys.argv[2:]) if sys.argv and Path(sys.argv[0]).name == 'deephex' else None
+    report = Path(a.report or a.out)
+    if a.scaling:
+        kw = {k: v for k, v in dict(n_genes=a.genes, epochs=a.epochs, precision=a.precision).items() if v is not None}
+        if a.early_stopping is not None: kw['early_stopping'] = a.early_stopping or None
+        res = scaling(a.out, tuple(a.areas or SCALING_AREAS_MM2), report=a.report, command=cmd, device=a.device or 'auto', progress=not a.quiet, **kw)
+        print(f"scaling over {len(res['points'])} areas: {report/'scaling.md'}, {report/'scaling.json'}")
+        return
+    res = benchmark(a.out, 'quick' if a.quick else 'full', report=a.report, device=a.device or 'auto', command=cmd, progress=not a.quiet)
+    print(f"benchmark of {len(res['datasets'])} datasets in {res['seconds']:.0f} s: {report/'benchmark.md'}, {report/'benchmark.json'}")
+
 def _cmd_analyse(a):
     import anndata as ad
     from deephex.analysis import analyse_prediction
@@ -75,6 +89,9 @@ def _add_run_options(p):
     p.add_argument('--model', choices=['bcaf', 'istar'], help="bcaf (DeepHEx, default) or istar (histology-only baseline)")
     p.add_argument('--early-stopping', type=int, metavar='PATIENCE', help="stop when a 10 %% validation split has not improved for PATIENCE epochs (default: train all epochs)")
     p.add_argument('--precision', choices=['fp32', 'bf16'], help="training precision (default fp32)")
+    p.add_argument('--lr', type=float, help="Adam learning rate (default 1e-4, the release's)")
+    p.add_argument('--fusion-dropout', type=float, metavar='P', help="BCAF training: probability of zeroing a window's fused tokens (default 0.75; 0 = the release)")
+    p.add_argument('--calibrate', action=argparse.BooleanOptionalAction, default=None, help="rescale the prediction to reproduce the measured spots (default on)")
     p.add_argument('--seed', type=int, help="random seed (default 0)")
     p.add_argument('--lattice', choices=['hex', 'release', 'square'], help="pseudo-spot lattice for high-resolution inputs (default hex)")
     p.add_argument('--quiet', action='store_true', help="no progress bars")
@@ -134,6 +151,20 @@ def parser()->argparse.ArgumentParser:
     s.add_argument('--edge-um', type=float, default=100., help="tumour-edge band, µm (default 100)")
     s.add_argument('--n-perms', type=int, default=200); s.add_argument('--seed', type=int, default=0)
     s.set_defaults(func=_cmd_analyse)
+
+    s = sub.add_parser('benchmark', help="every method on virtual tissues and HER2ST: accuracy, time, memory (resumable)")
+    s.add_argument('--quick', action='store_true', help="one small virtual tissue + HER2ST, short training (minutes)")
+    s.add_argument('--out', default='runs/benchmark', help="work folder: data, features, predictions (default runs/benchmark)")
+    s.add_argument('--report', help="folder for benchmark.json and benchmark.md (default: --out)")
+    s.add_argument('--device', help="auto (default), cpu, cuda, cuda:N")
+    s.add_argument('--scaling', action='store_true', help="instead: time and peak memory of each step of `deephex run` against tissue area")
+    s.add_argument('--areas', type=float, nargs='+', metavar='MM2', help="--scaling: tissue areas, mm² (default 1 4 16 42.25)")
+    s.add_argument('--genes', type=int, help="--scaling: genes (default 1000)")
+    s.add_argument('--epochs', type=int, help="--scaling: training epochs (default 400)")
+    s.add_argument('--early-stopping', type=int, metavar='PATIENCE', help="--scaling: patience, 0 = off (default 20)")
+    s.add_argument('--precision', choices=['fp32', 'bf16'], help="--scaling: training precision (default fp32)")
+    s.add_argument('--quiet', action='store_true', help="no progress bars")
+    s.set_defaults(func=_cmd_benchmark)
     return p
 
 def main(argv:list|None=None)->int:

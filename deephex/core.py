@@ -16,7 +16,7 @@ from anndata import AnnData
 
 # %% auto #0
 __all__ = ['LATTICES', 'InputError', 'disk_offsets', 'disk_mask', 'Geometry', 'lattice_positions', 'SuperpixelGrid', 'check_xy',
-           'check_spots', 'Sample', 'superpixel_image']
+           'check_spots', 'Sample', 'superpixel_image', 'resource_meter']
 
 # %% ../nbs/00_core.ipynb #323ac9aa
 class InputError(ValueError):
@@ -324,3 +324,40 @@ def superpixel_image(adata:AnnData, # one observation per superpixel, `obs['row'
     img = np.full(shape, fill, np.float32)
     img[r, c] = v
     return img
+
+# %% ../nbs/00_core.ipynb #61cc02ef
+import os, threading, time
+from contextlib import contextmanager
+
+def _rss_bytes()->int:
+    "Resident memory of this process now, bytes."
+    import psutil
+    return psutil.Process(os.getpid()).memory_info().rss
+
+def _hwm_bytes()->int|None:
+    "The kernel's peak resident memory of this process (Linux VmHWM), bytes; None elsewhere."
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'): return int(line.split()[1])*1024
+    except OSError: return None
+    return None
+
+@contextmanager
+def resource_meter(interval:float=0.02, # seconds between RSS samples
+                  ):
+    "Measure a block: yields a dict that holds `seconds`, `peak_rss_gb` and `start_rss_gb` once the block ends."
+    res, stop = {}, threading.Event()
+    start, hwm0 = _rss_bytes(), _hwm_bytes()
+    peak = [start]
+    def sample():
+        while not stop.wait(interval): peak[0] = max(peak[0], _rss_bytes())
+    th = threading.Thread(target=sample, daemon=True); th.start()
+    t0 = time.perf_counter()
+    try: yield res
+    finally:
+        res['seconds'] = time.perf_counter() - t0
+        stop.set(); th.join()
+        p, hwm1 = max(peak[0], _rss_bytes()), _hwm_bytes()
+        if hwm0 is not None and hwm1 is not None and hwm1 > hwm0: p = max(p, hwm1)   # a new process peak was set inside the block
+        res.update(peak_rss_gb=p/2**30, start_rss_gb=start/2**30)

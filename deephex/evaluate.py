@@ -25,7 +25,8 @@ __all__ = ['METRICS', 'NORMALIZATIONS', 'superpixel_anndata', 'superpixel_rc', '
            'superpixel_metrics', 'spot_disks', 'disk_matrix', 'sum_over_spots', 'spot_consistency',
            'predict_spot_broadcast', 'interpolation_weights', 'predict_interpolation', 'top_genes', 'evaluate',
            'per_gene_table', 'write_metrics', 'summary_table', 'read_prediction', 'read_truth', 'evaluate_cli',
-           'predict_nearest_spot', 'predict_idw', 'heldout_spot_counts', 'score_heldout', 'spot_noise_ceiling']
+           'predict_nearest_spot', 'predict_idw', 'heldout_spot_counts', 'score_heldout', 'spot_noise_ceiling',
+           'spot_features', 'predict_ridge']
 
 # %% ../nbs/10_evaluate.ipynb #df708be3
 def superpixel_anndata(X, # (n, g) expected counts (dense or sparse)
@@ -837,3 +838,46 @@ def spot_noise_ceiling(true_spot_counts:AnnData, # held-out spots x genes, integ
     return _json_ready(dict(ceiling_mean=c[ok].mean() if ok.any() else None, ceiling_median=np.median(c[ok]) if ok.any() else None,
                             ceiling_oracle_mean=np.sqrt(np.clip(c[ok], 0, None)).mean() if ok.any() else None,
                             n_undefined=int((~ok).sum()), normalize=normalize, genes=list(genes), ceiling=c, split_half=r))
+
+# %% ../nbs/10_evaluate.ipynb #70cd42f8
+def spot_features(feature_map:np.ndarray, # (rows, cols, C) histology features on the superpixel grid
+                  spots:AnnData, # spots with obsm['spatial'] (full-resolution x, y)
+                  grid:SuperpixelGrid|Sample, # the superpixel grid of the sample
+                 )->np.ndarray: # float64 (n_spots, C): mean feature vector over each spot's disk
+    "Histology of each spot: the feature map averaged over the superpixels of its disk."
+    si, rc = spot_disks(spots, grid)
+    n = spots.n_obs
+    F = np.asarray(feature_map[rc[:, 0], rc[:, 1]], np.float64)
+    D = sp.csr_matrix((np.ones(len(si)), (si, np.arange(len(si)))), shape=(n, len(si)))
+    cnt = np.asarray(D.sum(1)).ravel()
+    if (cnt == 0).any(): raise InputError(f"{(cnt == 0).sum()} spots have no superpixel on the grid", "spots obsm['spatial']")
+    return (D @ F)/cnt[:, None]
+
+def _idw_features(spots:AnnData, m:np.ndarray, Y:np.ndarray, k:int=6)->np.ndarray:
+    "IDW of the k nearest training spots for every spot; a training spot leaves itself out (so the fit sees what prediction sees)."
+    xy = check_xy(spots.obsm['spatial'], "spots obsm['spatial']")
+    tr = np.flatnonzero(~m); k = min(k, len(tr) - 1)
+    d, nn = cKDTree(xy[tr]).query(xy, k + 1)
+    self_hit = tr[nn[:, 0]] == np.arange(len(xy))
+    d = np.where(self_hit[:, None], d[:, 1:], d[:, :-1]); nn = np.where(self_hit[:, None], nn[:, 1:], nn[:, :-1])
+    w = 1/np.maximum(d, 1e-9); w /= w.sum(1, keepdims=True)
+    return np.einsum('nk,nkg->ng', w, Y[tr[nn]])
+
+def predict_ridge(spots:AnnData, # all spots (counts), obsm['spatial']
+                  heldout, # bool per spot: True = held out (to predict)
+                  features:np.ndarray, # (n_spots, C) per-spot inputs, e.g. `spot_features`
+                  idw:bool=False, # add the IDW prediction (k=6 nearest training spots) to the inputs
+                  alphas=tuple(np.logspace(-2, 5, 15)), # ridge penalties tried (leave-one-out CV, per gene)
+                 )->AnnData: # held-out spots x genes: ridge predictions (clipped at 0)
+    "Spot baseline: ridge regression from per-spot histology (optionally + IDW of the neighbours) to counts."
+    from sklearn.linear_model import RidgeCV
+    m = _heldout_mask(spots, heldout)
+    F = np.asarray(features, np.float64)
+    if F.shape[0] != spots.n_obs: raise InputError(f"{F.shape[0]} feature rows for {spots.n_obs} spots", "features", "one row per spot, e.g. spot_features(feature_map, spots, grid)")
+    Y = spots.X.toarray() if sp.issparse(spots.X) else np.asarray(spots.X, np.float64)
+    Y = np.asarray(Y, np.float64)
+    if idw: F = np.hstack([F, np.log1p(_idw_features(spots, m, Y))])
+    mu, sd = F[~m].mean(0), F[~m].std(0); sd[sd < 1e-12] = 1
+    Z = (F - mu)/sd
+    model = RidgeCV(alphas=alphas, alpha_per_target=True).fit(Z[~m], Y[~m])
+    return _spot_out(np.clip(model.predict(Z[m]), 0, None), spots, m)

@@ -15,13 +15,15 @@ import tifffile
 import yaml
 from anndata import AnnData
 
-from .core import InputError, Geometry, Sample, superpixel_image
+from contextlib import contextmanager
+from .core import InputError, Geometry, Sample, resource_meter, superpixel_image
 from .image import HEImage
 from .io import read_sample
 from .pseudo_visium import simulate_pseudo_visium, select_genes
 from .features import extract_features
 from .enhance import enhance_spots
 from .train import fit_predict, write_prediction
+from .calibrate import calibrate_to_spots
 from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict_interpolation, summary_table, write_metrics
 
 # %% auto #0
@@ -56,6 +58,9 @@ class RunConfig:
     gpu_ids:list|None=None # GPUs to spread ensemble states over (with torchrun)
     early_stopping:int|None=None # patience in epochs on a 10 % validation split; None: all epochs (the release)
     precision:str='fp32' # training precision: 'fp32' or 'bf16' (autocast; faster on recent CPUs and GPUs)
+    lr:float=1e-4 # Adam learning rate (the release's)
+    fusion_dropout:float=0.75 # BCAF training only: probability of zeroing a window's fused tokens (0 = the release)
+    calibrate:bool=True # rescale the prediction to reproduce the measured spots (deephex.calibrate)
     seed:int=0 # random seed
     figures:bool=True # draw figures at the end
 
@@ -111,7 +116,8 @@ def config_from_dict(d:dict, # parsed YAML
     for k_yaml,k in [('encoder','encoder'),('weights','weights')]:
         if k_yaml in h: kw[k] = h[k_yaml]
     tmap = dict(epochs='epochs', device='device', gpu_ids='gpu_ids', n_states='n_states', BCAF_embeddings='embed_dim',
-                k_neighbors='k_neighbors', model='model', seed='seed', lattice='lattice', early_stopping='early_stopping', precision='precision')
+                k_neighbors='k_neighbors', model='model', seed='seed', lattice='lattice', early_stopping='early_stopping', precision='precision',
+                lr='lr', fusion_dropout='fusion_dropout', calibrate='calibrate')
     for k_yaml,k in tmap.items():
         if k_yaml in t: kw[k] = t[k_yaml]
     ignored = set(vhd) - {'sample_size','raw_image_name','scale_pix_size','num_top_genes'} - _RELEASE_FILE_KEYS
@@ -256,14 +262,23 @@ def plot_maps(maps:dict, # {title: superpixel AnnData (obs row/col)} — truth, 
     if save: fig.savefig(save, dpi=110)
     return fig
 
-# %% ../nbs/11_pipeline.ipynb #61aee7bb
+# %% ../nbs/11_pipeline.ipynb #c2daf505
 def _rank()->int: return int(os.environ.get('RANK', 0))
 
+class _Stages:
+    "Wall time and peak resident memory of each step of a run (`run.json` and the run's result)."
+    def __init__(self): self.resources = {}
+    @contextmanager
+    def __call__(self, name:str):
+        with resource_meter() as r: yield
+        self.resources[name] = dict(seconds=round(r['seconds'], 3), peak_rss_gb=round(r['peak_rss_gb'], 3))
+    @property
+    def seconds(self)->dict: return {k: v['seconds'] for k, v in self.resources.items()}
 
 def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the release's layout or ours)
         progress:bool=True, # tqdm progress bars
         **overrides, # RunConfig fields that override the config (e.g. epochs=10)
-       )->dict: # paths of the outputs and the summary metrics
+       )->dict: # paths of the outputs, the summary metrics, and each step's seconds and peak memory
     "Run DeepHEx end to end; a rerun skips finished steps."
     if config is None: cfg = RunConfig(**overrides)
     elif isinstance(config, RunConfig): cfg = replace(config, **overrides)
@@ -271,62 +286,61 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
     cfg = replace(cfg, device=_available_device(cfg.device))
     out = Path(cfg.out); out.mkdir(parents=True, exist_ok=True)
     log, lead = RunLog(out), _rank() == 0
-    times = {}
+    stage = _Stages()
     # 1. read (+ pseudo-Visium) and gene selection
     k_read = {k: getattr(cfg, k) for k in ('input_format','input_path','image','input_um_per_px','bin_size','um_per_px',
                                            'superpixel_size','spot_diameter_um','lattice','n_genes')}
-    t = time.time()
-    if log.done('read', k_read, ['sample/sample.json']): sample = load_sample(out/'sample')
-    else:
-        sample = prepare_sample(cfg)
-        if lead: save_sample(sample, out/'sample'); log.finish('read', k_read, sample=repr(sample))
-    times['read'] = time.time() - t
+    with stage('read'):
+        if log.done('read', k_read, ['sample/sample.json']): sample = load_sample(out/'sample')
+        else:
+            sample = prepare_sample(cfg)
+            if lead: save_sample(sample, out/'sample'); log.finish('read', k_read, sample=repr(sample))
     # 2. histology features (cached and resumable on their own)
-    t = time.time()
-    fm = extract_features(sample, encoder=cfg.encoder, weights=cfg.weights, device=cfg.device, cache_dir=out, progress=progress)
-    feature_map = np.asarray(fm.features, np.float32)
-    if sample.tissue_mask is None: sample = sample.replace(tissue_mask=fm.tissue)   # spots give no mask: tissue from the image
-    k_feat = dict(read=k_read, encoder=cfg.encoder, weights=cfg.weights)
-    if lead: log.finish('features', k_feat, shape=list(feature_map.shape))
-    times['features'] = time.time() - t
+    with stage('features'):
+        fm = extract_features(sample, encoder=cfg.encoder, weights=cfg.weights, device=cfg.device, cache_dir=out, progress=progress)
+        feature_map = np.asarray(fm.features, np.float32)
+        if sample.tissue_mask is None: sample = sample.replace(tissue_mask=fm.tissue)   # spots give no mask: tissue from the image
+        k_feat = dict(read=k_read, encoder=cfg.encoder, weights=cfg.weights)
+        if lead: log.finish('features', k_feat, shape=list(feature_map.shape))
     # 3. enhancement
-    t = time.time()
-    if log.done('enhance', k_read, ['enhanced.h5ad']): hd = ad.read_h5ad(out/'enhanced.h5ad')
-    else:
-        hd = enhance_spots(sample.spots, sample.geometry, sample.um_per_px)
-        if lead: hd.write_h5ad(out/'enhanced.h5ad'); log.finish('enhance', k_read, n_points=hd.n_obs)
-    times['enhance'] = time.time() - t
-    # 4. training + prediction (checkpoints resume inside)
-    t = time.time()
-    k_model = dict(features=k_feat, **{k: getattr(cfg, k) for k in ('model','epochs','n_states','embed_dim','k_neighbors','early_stopping','precision','seed')})
-    if log.done('predict', k_model, ['prediction.h5ad']): pred = ad.read_h5ad(out/'prediction.h5ad')
-    else:
-        pred = fit_predict(sample, feature_map, hd, model=cfg.model, epochs=cfg.epochs, n_states=cfg.n_states, device=cfg.device,
-                           seed=cfg.seed, out_dir=out/'model'/f"{cfg.model}-{_digest(k_model)}", write=False, k_neighbors=cfg.k_neighbors, embed_dim=cfg.embed_dim,
-                           early_stopping=cfg.early_stopping, precision=cfg.precision, gpu_ids=cfg.gpu_ids, encoder=cfg.encoder, progress=progress)
-        if pred is None: return {}   # a non-leading torchrun process: rank 0 writes the outputs
-        write_prediction(pred, out/'prediction.h5ad')
-        log.finish('predict', k_model, n_superpixels=pred.n_obs)
-    times['train_predict'] = time.time() - t
+    with stage('enhance'):
+        if log.done('enhance', k_read, ['enhanced.h5ad']): hd = ad.read_h5ad(out/'enhanced.h5ad')
+        else:
+            hd = enhance_spots(sample.spots, sample.geometry, sample.um_per_px)
+            if lead: hd.write_h5ad(out/'enhanced.h5ad'); log.finish('enhance', k_read, n_points=hd.n_obs)
+    # 4. training + prediction (checkpoints resume inside), then spot calibration
+    k_train = dict(features=k_feat, **{k: getattr(cfg, k) for k in ('model','epochs','n_states','embed_dim','k_neighbors','early_stopping',
+                                                                    'precision','seed','lr','fusion_dropout')})
+    k_model = dict(k_train, calibrate=cfg.calibrate)
+    with stage('train_predict'):
+        if log.done('predict', k_model, ['prediction.h5ad']): pred = ad.read_h5ad(out/'prediction.h5ad')
+        else:
+            pred = fit_predict(sample, feature_map, hd, model=cfg.model, epochs=cfg.epochs, n_states=cfg.n_states, device=cfg.device,
+                               seed=cfg.seed, out_dir=out/'model'/f"{cfg.model}-{_digest(k_train)}", write=False, k_neighbors=cfg.k_neighbors,
+                               embed_dim=cfg.embed_dim, early_stopping=cfg.early_stopping, precision=cfg.precision, gpu_ids=cfg.gpu_ids,
+                               lr=cfg.lr, fusion_dropout=cfg.fusion_dropout, encoder=cfg.encoder, progress=progress)
+            if pred is None: return {}   # a non-leading torchrun process: rank 0 writes the outputs
+            if cfg.calibrate:
+                with stage('calibrate'): calibrate_to_spots(pred, sample.spots[:, list(pred.var_names)], sample, copy=False)
+            write_prediction(pred, out/'prediction.h5ad')
+            log.finish('predict', k_model, n_superpixels=pred.n_obs, epochs_trained=np.asarray(pred.uns['deephex']['epochs_trained']).tolist(),
+                       seconds=pred.uns['deephex'].get('seconds'))
     result = dict(out=str(out), prediction=str(out/'prediction.h5ad'), sample=repr(sample))
     # 5. evaluation against the truth (high-resolution inputs)
     if sample.truth is not None:
-        t = time.time()
-        if log.done('evaluate', k_model, ['metrics.json']): metrics = json.loads((out/'metrics.json').read_text())
-        else:
-            metrics = evaluate_run(sample, pred, progress=progress)
-            write_metrics(metrics, out/'metrics.json')
-            (out/'metrics.md').write_text(metrics_markdown(metrics))
-            log.finish('evaluate', k_model)
+        with stage('evaluate'):
+            if log.done('evaluate', k_model, ['metrics.json']): metrics = json.loads((out/'metrics.json').read_text())
+            else:
+                metrics = evaluate_run(sample, pred, progress=progress)
+                write_metrics(metrics, out/'metrics.json')
+                (out/'metrics.md').write_text(metrics_markdown(metrics))
+                log.finish('evaluate', k_model)
         result.update(metrics=str(out/'metrics.json'), summary=metrics['summary'])
-        times['evaluate'] = time.time() - t
     # 6. figures
     if cfg.figures:
-        t = time.time()
-        result['figures'] = [str(p) for p in draw_figures(out, sample, pred)]
-        times['figures'] = time.time() - t
-    result['seconds'] = times
-    log.finish('run', dict(config=asdict(cfg)), seconds=times)
+        with stage('figures'): result['figures'] = [str(p) for p in draw_figures(out, sample, pred)]
+    result.update(seconds=stage.seconds, resources=stage.resources)
+    log.finish('run', dict(config=asdict(cfg)), seconds=stage.seconds, resources=stage.resources)
     return result
 
 # %% ../nbs/11_pipeline.ipynb #45ac7733
@@ -374,7 +388,7 @@ def draw_figures(out:str|Path, sample:Sample, pred:AnnData)->list:
 
 # %% ../nbs/11_pipeline.ipynb #c4608832
 def demo(out:str|Path='runs/demo', # output folder
-         size_mm:tuple=(1.5, 1.5), # virtual section (width, height), mm
+         size_mm:tuple=(2., 2.), # virtual section (width, height), mm
          tissue:str='breast_tumour', # virtual tissue type
          seed:int=0, # seed of the simulation and the training
          epochs:int=100, # training epochs
@@ -395,5 +409,5 @@ def demo(out:str|Path='runs/demo', # output folder
                              "use another --out folder (nothing is overwritten)")
     else: simulate_tissue(vt, size_mm=tuple(size_mm), seed=seed, tissue=tissue, progress=progress)
     kw = dict(input_format='visium_hd', input_path=str(vt), out=str(out), epochs=epochs, n_genes=n_genes, device=device,
-              seed=seed, early_stopping=20)
+              seed=seed)
     return run(RunConfig(**{**kw, **overrides}), progress=progress)

@@ -425,6 +425,14 @@ def _median(x:torch.Tensor)->torch.Tensor:
     s = x.sort(0).values
     return s[n//2] if n % 2 else (s[n//2 - 1] + s[n//2])/2
 
+def _region_mask(region, shape)->np.ndarray:
+    m = np.asarray(region)
+    if m.dtype != bool or m.shape != tuple(shape):
+        raise InputError(f"region must be a bool mask of the superpixel grid {tuple(shape)}, got {m.dtype} {m.shape}", "region",
+                         "pass a bool array with one entry per superpixel (e.g. the disks of held-out spots)")
+    if not m.any(): raise InputError("region selects no superpixel", "region", "select at least one in-tissue superpixel")
+    return m
+
 def predict_superpixels(models:list, # trained ensemble states (eval mode), all on `device`
                         data:TrainingData, # the prepared inputs the models were trained on
                         stride:int|None=None, # window lattice pitch; default window_size // 2 + 1
@@ -434,16 +442,18 @@ def predict_superpixels(models:list, # trained ensemble states (eval mode), all 
                         device:torch.device|None=None, # where the models are; default that of their parameters
                         precision:str='fp32', # 'fp32' or 'bf16' (autocast)
                         progress:bool=True, # tqdm bar over chunks
+                        region:np.ndarray|None=None, # bool (rows, cols): predict only these in-tissue superpixels (default all)
                        )->dict: # rc (n, 2), X float32 (n, G) expected counts, embedding float32 (n, E) or None
     "Expected counts for every in-tissue superpixel: median over states, overlapping windows blended."
     models = list(models)
     device = device or next(models[0].parameters()).device
     W = data.sample.geometry.window_size
     stride = stride or W//2 + 1
-    centres = window_centres(data.tissue, W, stride, blend)
+    target = data.tissue if region is None else data.tissue & _region_mask(region, data.tissue.shape)
+    centres = window_centres(target, W, stride, blend)
     w = torch.from_numpy(blend_weights(data.offsets, stride, blend))
-    rc = np.argwhere(data.tissue)
-    index = np.full(data.tissue.shape, -1, np.int64); index[rc[:, 0], rc[:, 1]] = np.arange(len(rc))
+    rc = np.argwhere(target)
+    index = np.full(target.shape, -1, np.int64); index[rc[:, 0], rc[:, 1]] = np.arange(len(rc))
     n, G, nw = len(rc), data.n_genes, len(data.offsets)
     X, wsum = np.zeros((n, G), np.float32), np.zeros(n, np.float64)
     Xt, wt = torch.from_numpy(X), torch.from_numpy(wsum)
@@ -588,6 +598,7 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                 n_heads:int=8, # attention heads
                 hidden:tuple=(512,512,512), # per-token MLP widths; (1024, 512, 512, 512) is the release's
                 dropout:float=0., # dropout in attention and MLP
+                fusion_dropout:float=0.75, # BCAF, training only: probability of zeroing a window's fused tokens (0 = the release)
                 lr:float=1e-4, # Adam learning rate
                 genes:list|None=None, # genes to model; default hd's genes that the spots have
                 stride:int|None=None, # prediction window pitch; default window_size // 2 + 1
@@ -603,6 +614,7 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                 write:bool=True, # write out_dir/prediction.h5ad (when out_dir is given)
                 progress:bool=True, # tqdm bars
                 callback=None, # callback(state, epochs_done, history) after each epoch
+                region:np.ndarray|None=None, # bool superpixel mask: predict only there (default every in-tissue superpixel)
                )->AnnData|None: # the prediction (None on ranks other than 0)
     "Train DeepHEx (or the iStar-style baseline) on the spots and predict every in-tissue superpixel."
     import time
@@ -616,7 +628,7 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
         states = None if out_dir is None else Path(out_dir)/'states'
         kw = dict(kind=model, seed=seed, epochs=epochs, lr=lr, batch_size=batch_size, device=dev, checkpoint_every=checkpoint_every,
                   early_stopping=early_stopping, val_fraction=val_fraction, precision=precision, callback=callback, embed_dim=embed_dim, n_heads=n_heads,
-                  hidden=tuple(hidden), dropout=dropout)
+                  hidden=tuple(hidden), dropout=dropout, **(dict(fusion_dropout=fusion_dropout) if model == 'bcaf' else {}))
         trained = {i: train_state(data, state=i, state_dir=None if states is None else states/f"{i:02d}",
                                   progress=progress and rank == 0, **kw)
                    for i in range(n_states) if i % world == rank}
@@ -630,7 +642,7 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
             if ours: dist.destroy_process_group()
         t1 = time.time()
         models = [trained[i][0] for i in range(n_states)]
-        pred = predict_superpixels(models, data, stride, blend, embedding=embedding, device=dev, precision=precision, progress=progress)
+        pred = predict_superpixels(models, data, stride, blend, embedding=embedding, device=dev, precision=precision, progress=progress, region=region)
         t2 = time.time()
         metas = [trained[i][1] for i in range(n_states)]
         params = dict(model=model, model_config=metas[0]['config'], n_parameters=metas[0]['n_parameters'], encoder=encoder,
