@@ -2,12 +2,17 @@ SHELL := /bin/bash
 # deephex — one-command setup, demo and tests.
 #   make demo     set up .venv and run the demo end to end on the built-in virtual tissue
 #   make test     set up .venv and run every check CI runs
+#   make figures  rerun the figure notebooks (papermill) at full parameters into figures/ (DEVICE=cuda on a GPU)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_OUT ?= runs/demo
+DEVICE   ?= auto
+FIGURES  ?= figures
+BENCH_RUN ?= runs/benchmark
+PAPERMILL = $(BIN)/papermill -k python3 --language python --cwd nbs
 
-.PHONY: setup demo test check-sync nbtest pytest clean-venv
+.PHONY: setup demo test figures check-sync nbtest pytest clean-venv
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -18,6 +23,15 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(BIN)/deephex demo --out $(DEMO_OUT)
+
+# Figures: the benchmark notebook resumes the full benchmark in $(BENCH_RUN) (computing what is missing, about an hour
+# on 2 CPU cores the first time); the scaling notebook draws the committed measurement benchmarks/scaling.json.
+figures: setup
+	mkdir -p $(FIGURES)/executed
+	$(PAPERMILL) nbs/30_figures_benchmark.ipynb $(FIGURES)/executed/30_figures_benchmark.ipynb \
+	  -p plan full -p benchmark_dir $(abspath $(BENCH_RUN)) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
+	$(PAPERMILL) nbs/31_figures_scaling.ipynb $(FIGURES)/executed/31_figures_scaling.ipynb \
+	  -p scaling_json $(abspath benchmarks/scaling.json) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
 
 # Notebooks are the source: they must be clean and the module in sync with them.
 check-sync: setup

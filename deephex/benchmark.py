@@ -26,10 +26,11 @@ from .train import fit_predict
 from .calibrate import calibrate_to_spots
 
 # %% auto #0
-__all__ = ['VIRTUAL_METHODS', 'HELDOUT_METHODS', 'LEARNED', 'RANDOM_VIT', 'SHARED_B4', 'FULL', 'QUICK', 'BENCHMARK_NOTES',
-           'SCALING_AREAS_MM2', 'VirtualTissue', 'BenchmarkPlan', 'default_legacy_st', 'git_commit', 'machine_info',
-           'prepare_virtual', 'prepare_legacy_st', 'predict_virtual', 'disks_region', 'predict_heldout', 'benchmark',
-           'benchmark_tables', 'benchmark_markdown', 'scaling_point', 'scaling', 'scaling_markdown']
+__all__ = ['VIRTUAL_METHODS', 'HELDOUT_METHODS', 'LEARNED', 'RANDOM_VIT', 'SHARED_B4', 'FULL', 'QUICK', 'TINY', 'PLANS',
+           'BENCHMARK_NOTES', 'SCALING_AREAS_MM2', 'VirtualTissue', 'BenchmarkPlan', 'default_legacy_st', 'git_commit',
+           'machine_info', 'prepare_virtual', 'prepare_legacy_st', 'predict_virtual', 'disks_region', 'predict_heldout',
+           'method_dir', 'saved_predictions', 'benchmark', 'benchmark_tables', 'benchmark_markdown', 'scaling_point',
+           'scaling', 'scaling_markdown']
 
 # %% ../nbs/13_benchmark.ipynb #d1cbb94c
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ FULL = BenchmarkPlan(virtual=tuple(VirtualTissue(t, s) for t in ('breast_tumour'
                      legacy_st='auto', encoders=('handcrafted', RANDOM_VIT), epochs=100, early_stopping=None)
 QUICK = BenchmarkPlan(virtual=(VirtualTissue('breast_tumour', 0, (1., 1.)),), legacy_st='auto', encoders=('handcrafted',),
                       n_genes=100, heldout_genes=100, epochs=40, early_stopping=None)
+TINY = BenchmarkPlan(virtual=(VirtualTissue('breast_tumour', 3, (0.6, 0.6)),), encoders=('handcrafted',), n_genes=40,
+                     epochs=8, early_stopping=None)   # seconds: notebooks and tests
+PLANS = dict(full=FULL, quick=QUICK, tiny=TINY)
 
 def _jsonable(o):
     return json.loads(json.dumps(o, default=lambda v: v.item() if hasattr(v, 'item') else (list(v) if isinstance(v, (tuple, set)) else str(v))))
@@ -184,6 +188,23 @@ def _heldout_scores(r:dict)->dict:
                 per_gene=dict(gene=r['genes'], pearson=r['pearson']))
 
 # %% ../nbs/13_benchmark.ipynb #1b20dae7
+def method_dir(out:str|Path, # a benchmark work folder
+               dataset:str, # dataset name (`VirtualTissue.name`, or 'legacy_st-<name>')
+               method:str, # e.g. 'interpolation', 'bcaf', 'bcaf+cal'
+               encoder:str|None=None, # histology encoder of a learned method (None for model-free ones)
+              )->Path:
+    "Where a benchmark run keeps one method's result.json (and, for superpixel methods, metrics.json and prediction.h5ad)."
+    return Path(out)/dataset/('model-free' if encoder is None else encoder_slug(encoder))/method
+
+def saved_predictions(out:str|Path, # a benchmark work folder
+                      dataset:str, # a virtual dataset of it
+                      encoder:str='handcrafted', # encoder of the learned methods
+                     )->dict: # {method: path to prediction.h5ad}, benchmark order, those that exist
+    "The superpixel predictions a benchmark run saved for one virtual dataset."
+    methods = [(m, None) for m in VIRTUAL_METHODS if m not in LEARNED] + [(m + c, encoder) for m in LEARNED for c in ('', '+cal')]
+    paths = {m: method_dir(out, dataset, m, e)/'prediction.h5ad' for m, e in methods}
+    return {m: p for m, p in paths.items() if p.is_file()}
+
 def _cell(folder:Path, key:dict, compute, progress:bool)->dict:
     "Run `compute()` under a resource meter unless `folder/result.json` holds a result for `key`."
     f = folder/'result.json'
@@ -206,7 +227,6 @@ def _features(sample:Sample, encoder:str, folder:Path, device:str, progress:bool
                                                                  tiles_computed=fm.stats.get('tiles_computed'), n_features=int(fm.features.shape[-1]))
 
 def _virtual_dataset(vt:VirtualTissue, plan:BenchmarkPlan, out:Path, device:str, progress:bool)->dict:
-    folder = out/vt.name
     sample = prepare_virtual(vt, out/'data'/vt.name, plan.n_genes, progress)
     res = dict(kind='virtual', tissue=vt.tissue, seed=vt.seed, size_mm=list(vt.size_mm), n_spots=sample.spots.n_obs,
                n_superpixels=int(sample.tissue_mask.sum()), n_genes=sample.spots.n_vars, features={}, methods={})
@@ -221,26 +241,25 @@ def _virtual_dataset(vt:VirtualTissue, plan:BenchmarkPlan, out:Path, device:str,
         return compute
     for method in plan.virtual_methods:
         if method in LEARNED: continue
-        res['methods'][method] = _cell(folder/'model-free'/method, dict(method=method, n_genes=plan.n_genes),
-                                       score(method, lambda: predict_virtual(method, sample, None, plan), folder/'model-free'/method), progress)
+        res['methods'][method] = _cell(method_dir(out, vt.name, method), dict(method=method, n_genes=plan.n_genes),
+                                       score(method, lambda: predict_virtual(method, sample, None, plan), method_dir(out, vt.name, method)), progress)
     for enc in plan.encoders:
-        fm, _, finfo = _features(sample, enc, folder, device, progress)
+        fm, _, finfo = _features(sample, enc, out/vt.name, device, progress)
         res['features'][enc] = finfo
         for method in plan.virtual_methods:
             if method not in LEARNED: continue
-            where = folder/encoder_slug(enc)/method
+            where = method_dir(out, vt.name, method, enc)
             key = dict(method=method, encoder=enc, plan={k: v for k, v in plan.key().items() if k not in ('virtual', 'legacy_st', 'encoders', 'virtual_methods', 'heldout_methods')})
             res['methods'][f"{method}/{enc}"] = _cell(where, key, score(method, lambda: predict_virtual(method, sample, fm, plan, device, None, progress), where), progress)
             if plan.calibrate:
                 calibrated = lambda: calibrate_to_spots(ad.read_h5ad(where/'prediction.h5ad'), sample.spots, sample, copy=False)
-                res['methods'][f"{method}+cal/{enc}"] = _cell(folder/encoder_slug(enc)/f"{method}+cal", dict(key, calibrated=True, source=res['methods'][f"{method}/{enc}"]['finished']),
-                                                              score(method, calibrated, folder/encoder_slug(enc)/f"{method}+cal"), progress)
+                res['methods'][f"{method}+cal/{enc}"] = _cell(method_dir(out, vt.name, f"{method}+cal", enc), dict(key, calibrated=True, source=res['methods'][f"{method}/{enc}"]['finished']),
+                                                              score(method, calibrated, method_dir(out, vt.name, f"{method}+cal", enc)), progress)
     return res
 
 def _heldout_dataset(path:str, plan:BenchmarkPlan, out:Path, device:str, progress:bool)->dict:
     sample, held = prepare_legacy_st(path, plan.heldout_genes, plan.heldout_fraction, plan.seed)
     name = f"legacy_st-{sample.name}"
-    folder = out/name
     truth = sample.spots[held]
     ceiling = spot_noise_ceiling(truth)
     res = dict(kind='heldout', path=str(path), n_spots=sample.spots.n_obs, n_heldout=int(held.sum()), n_genes=sample.spots.n_vars,
@@ -253,28 +272,28 @@ def _heldout_dataset(path:str, plan:BenchmarkPlan, out:Path, device:str, progres
         return compute
     for method in plan.heldout_methods:
         if method in ('nearest', 'idw'):
-            res['methods'][method] = _cell(folder/'model-free'/method, dict(method=method, n_genes=plan.heldout_genes, fraction=plan.heldout_fraction, seed=plan.seed),
+            res['methods'][method] = _cell(method_dir(out, name, method), dict(method=method, n_genes=plan.heldout_genes, fraction=plan.heldout_fraction, seed=plan.seed),
                                            score(method, None), progress)
     for enc in plan.encoders:
         if not any(m not in ('nearest', 'idw') for m in plan.heldout_methods): break
-        fm, tissue, finfo = _features(sample, enc, folder, device, progress)
+        fm, tissue, finfo = _features(sample, enc, out/name, device, progress)
         if sample.tissue_mask is None: sample = sample.replace(tissue_mask=tissue)
         res['features'][enc] = finfo
         for method in plan.heldout_methods:
             if method in ('nearest', 'idw'): continue
             key = dict(method=method, encoder=enc, plan={k: v for k, v in plan.key().items() if k not in ('virtual', 'legacy_st', 'encoders', 'virtual_methods', 'heldout_methods', 'n_genes')})
-            where, keep = folder/encoder_slug(enc)/method, {}
+            where, keep = method_dir(out, name, method, enc), {}
             res['methods'][f"{method}/{enc}"] = r = _cell(where, key, score(method, fm, keep if method in LEARNED else None), progress)
             if 'pred' in keep and keep['pred'] is not None: keep['pred'].write_h5ad(where/'prediction.h5ad')
             if plan.calibrate and method in LEARNED:
                 def calibrated(where=where):
                     cal = calibrate_to_spots(ad.read_h5ad(where/'prediction.h5ad'), sample.spots[~held], sample, copy=False)
                     return _heldout_scores(score_heldout(heldout_spot_counts(cal, sample.spots, sample, held), truth))
-                res['methods'][f"{method}+cal/{enc}"] = _cell(folder/encoder_slug(enc)/f"{method}+cal", dict(key, calibrated=True, source=r['finished']), calibrated, progress)
+                res['methods'][f"{method}+cal/{enc}"] = _cell(method_dir(out, name, f"{method}+cal", enc), dict(key, calibrated=True, source=r['finished']), calibrated, progress)
     return res
 
 def benchmark(out:str|Path='runs/benchmark', # work folder: simulations, features, predictions, per-cell results
-              plan:BenchmarkPlan|str=FULL, # a plan, or 'full' / 'quick'
+              plan:BenchmarkPlan|str=FULL, # a plan, or a name in PLANS ('full', 'quick', 'tiny')
               report:str|Path|None=None, # folder for benchmark.json / benchmark.md (default `out`)
               device:str='auto', # where features and training run
               command:str|None=None, # the command line, recorded in benchmark.json
@@ -282,9 +301,8 @@ def benchmark(out:str|Path='runs/benchmark', # work folder: simulations, feature
              )->dict: # everything written to benchmark.json
     "Run the benchmark plan (resumable) and write benchmark.json and benchmark.md."
     if isinstance(plan, str):
-        plans = dict(full=FULL, quick=QUICK)
-        if plan not in plans: raise InputError(f"unknown plan {plan!r}", "plan", "use 'full', 'quick' or a BenchmarkPlan")
-        plan = plans[plan]
+        if plan not in PLANS: raise InputError(f"unknown plan {plan!r}", "plan", f"use one of {sorted(PLANS)} or a BenchmarkPlan")
+        plan = PLANS[plan]
     if plan.legacy_st == 'auto': plan = replace(plan, legacy_st=default_legacy_st())
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     report = Path(report) if report is not None else out
@@ -410,9 +428,11 @@ def scaling_point(area_mm2:float, # tissue area (a square section of this area)
     pred_info = steps['predict']
     epochs_done = int(np.max(pred_info.get('epochs_trained') or [epochs]))
     train_s = (pred_info.get('seconds') or {}).get('train')
+    metrics = json.loads((run_dir/'metrics.json').read_text()) if (run_dir/'metrics.json').is_file() else {}
+    pearson = {k: v['summary']['all']['pearson']['mean'] for k, v in metrics.get('methods', {}).get('deephex', {}).get('scales', {}).items()}
     point = dict(area_mm2=float(area_mm2), size_mm=[side, side], n_spots=int(spots.n_obs), n_superpixels=int(truth.n_obs), n_genes=int(spots.n_vars),
                  epochs_trained=epochs_done, train_seconds=train_s, predict_seconds=(pred_info.get('seconds') or {}).get('predict'),
-                 seconds_per_epoch=train_s/epochs_done if train_s else None, stages=steps['run']['resources'],
+                 seconds_per_epoch=train_s/epochs_done if train_s else None, stages=steps['run']['resources'], pearson=pearson,
                  total_seconds=round(child['seconds'], 1), peak_rss_gb=round(child['peak_rss_gb'], 3), simulation=sim, command=' '.join(cmd[2:]))
     return point
 
@@ -440,7 +460,7 @@ def scaling_markdown(res:dict)->str:
         row = {'area mm²': p['area_mm2'], 'spots': p['n_spots'], 'superpixels': p['n_superpixels'], 'genes': p['n_genes'], 'epochs': p['epochs_trained'],
                's/epoch': p['seconds_per_epoch']}
         row.update({f"{s} s": p['stages'].get(s, {}).get('seconds') for s in stages})
-        row.update({'total s': p['total_seconds'], 'peak RSS GB': p['peak_rss_gb']})
+        row.update({'total s': p['total_seconds'], 'peak RSS GB': p['peak_rss_gb'], 'Pearson 8 µm': p.get('pearson', {}).get('8um')})
         rows.append(row)
     mi, g = res['machine'], res.get('git', {})
     return '\n'.join([f"# deephex scaling", "", f"Command: `{res.get('command') or 'deephex.benchmark.scaling(...)'}`  ",
