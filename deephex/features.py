@@ -20,7 +20,7 @@ import torch.nn.functional as F
 import timm
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from .core import InputError, Geometry, SuperpixelGrid
+from .core import InputError, Geometry, SuperpixelGrid, select_device
 from .image import tissue_mask_from_image
 
 _log = logging.getLogger(__name__)
@@ -28,12 +28,12 @@ _log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['TOKEN_KEYS', 'UNI_HUB_ID', 'UNI_ARCH', 'UNI_KWARGS', 'SYNTHETIC_DOMAINS', 'SYNTHETIC_STYLES', 'OD_LUT',
            'HED_FROM_RGB', 'LUMINANCE', 'BASE_CHANNELS', 'CACHE_FORMAT', 'PRECISIONS', 'strip_config_token',
-           'auto_device', 'TileEncoder', 'state_digest', 'load_checkpoint', 'load_weights', 'hub_error',
-           'create_timm_model', 'uni_architecture', 'hub_model', 'read_window', 'block_mean', 'block_max',
-           'synthetic_domains', 'synthetic_he', 'hed_from_uint8', 'superpixel_descriptors', 'multiscale_features',
-           'HandcraftedEncoder', 'encoder_slug', 'load_encoder', 'TileLayout', 'FeatureMap', 'image_identity',
-           'mask_digest', 'FeatureCache', 'dist_rank_world', 'resolve_precision', 'check_analysis_image',
-           'extract_features', 'load_feature_map', 'seam_ratio', 'features_cli']
+           'TileEncoder', 'state_digest', 'load_checkpoint', 'load_weights', 'hub_error', 'create_timm_model',
+           'uni_architecture', 'hub_model', 'read_window', 'block_mean', 'block_max', 'synthetic_domains',
+           'synthetic_he', 'hed_from_uint8', 'superpixel_descriptors', 'multiscale_features', 'HandcraftedEncoder',
+           'encoder_slug', 'load_encoder', 'TileLayout', 'FeatureMap', 'image_identity', 'mask_digest', 'FeatureCache',
+           'dist_rank_world', 'resolve_precision', 'check_analysis_image', 'extract_features', 'load_feature_map',
+           'seam_ratio', 'features_cli']
 
 # %% ../nbs/05_features.ipynb #624b916f
 TOKEN_KEYS = ('login', 'token', 'hf_token', 'huggingface_token', 'hub_token', 'use_auth_token')
@@ -60,24 +60,6 @@ def strip_config_token(config:dict, # a parsed YAML/JSON config (nested dicts an
                       "whenever the file is shared. Delete the field and set the token once per machine with `hf auth login` "
                       "(or `huggingface-cli login`), or export HF_TOKEN=hf_... in the shell or job script.", UserWarning, stacklevel=2)
     return out
-
-# %% ../nbs/05_features.ipynb #28d86baa
-def auto_device(device:str|torch.device='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps' or a torch.device
-               )->torch.device:
-    "The torch device to run on: `'auto'` = CUDA (this process's `LOCAL_RANK` GPU), else MPS, else CPU."
-    if isinstance(device, torch.device): return device
-    if device in (None, 'auto'):
-        if torch.cuda.is_available(): return torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count())
-        mps = getattr(torch.backends, 'mps', None)
-        if mps is not None and mps.is_available(): return torch.device('mps')
-        return torch.device('cpu')
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError) as e: raise InputError(f"unknown device {device!r}", "device", "use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from e
-    if d.type == 'cuda' and not torch.cuda.is_available():
-        raise InputError("CUDA was requested but no GPU is visible", "device", "use device='auto' or 'cpu', or check CUDA_VISIBLE_DEVICES and the driver")
-    if d.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
-        raise InputError("MPS was requested but is not available", "device", "use device='auto' or 'cpu'")
-    return d
 
 # %% ../nbs/05_features.ipynb #e1574985
 class TileEncoder(torch.nn.Module):
@@ -608,12 +590,12 @@ def check_analysis_image(image, geometry:Geometry, where:str='image'):
         raise InputError(f"image of {image.shape[1]} x {image.shape[0]} px is not a whole number of {t} px tiles", where,
                          f"pad it with white at the bottom and right to a multiple of {t} px (HEImage.analysis_image does this)")
 
-def _analysis_input(x, geometry, tissue):
+def _analysis_input(x, geometry, tissue, progress=True):
     "(image, geometry, tissue, info) from a Sample or an analysis image."
     if hasattr(x, 'spots') and hasattr(x, 'grid'):                 # a deephex.core.Sample
         if x.image is None: raise InputError("the sample has no H&E image", x.source.get('path', x.name), "read the sample with its image")
         geometry = geometry or x.geometry
-        image = x.image.analysis_image(x.grid)
+        image = x.image.analysis_image(x.grid, progress=progress)
         tissue = x.tissue_mask if tissue is None else tissue
         p = getattr(x.image, 'path', None) or x.source.get('path')
         info = dict(image_path=str(p)) if p else {}
@@ -681,14 +663,14 @@ def extract_features(sample_or_image, # a `Sample` with an image, or an analysis
                     )->FeatureMap:
     "Histology features of one section on its superpixel grid, for any encoder, cached and resumable."
     t0 = time.time()
-    image, geometry, tissue, img_info = _analysis_input(sample_or_image, geometry, tissue)
+    image, geometry, tissue, img_info = _analysis_input(sample_or_image, geometry, tissue, progress)
     enc = load_encoder(encoder, weights, model_kwargs, tokens_per_tile=geometry.tokens_per_tile)
     if batch_size < 1: raise InputError(f"batch_size must be at least 1, got {batch_size}", "batch_size")
     handcrafted = isinstance(enc, HandcraftedEncoder)
     rank, world = dist_rank_world()
     s = geometry.superpixel_size
     grid = (image.shape[0]//s, image.shape[1]//s)
-    dev = torch.device('cpu') if handcrafted else auto_device(device)
+    dev = torch.device('cpu') if handcrafted else select_device(device)
     prec = 'fp32' if handcrafted else resolve_precision(precision, dev)
     layout = TileLayout(grid, geometry.tokens_per_tile, 0 if handcrafted else overlap)
     if tissue is None: tissue = tissue_mask_from_image(image, SuperpixelGrid(geometry.um_per_px, image.shape[:2], geometry))

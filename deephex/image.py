@@ -195,6 +195,7 @@ def read(self:HEImage, region:tuple|None=None, # (row0, col0, row1, col1) in ful
 def _resized(self:HEImage, out_shape:tuple, # (rows, cols) of the result
              strip_rows:int=512, # output rows per strip
              out:np.ndarray|None=None, # optional array to fill (rows >= out_shape[0], cols >= out_shape[1], 3)
+             progress:bool=True, # a tqdm bar over the strips of large images
             )->np.ndarray:
     "The whole image resized (antialiased Lanczos) to `out_shape`, computed in horizontal strips."
     oh, ow = (int(s) for s in out_shape)
@@ -214,7 +215,7 @@ def _resized(self:HEImage, out_shape:tuple, # (rows, cols) of the result
     sy = H/oh                                        # source px per output px
     margin = int(math.ceil(3*max(sy, 1.))) + 2
     starts = range(0, oh, strip_rows)
-    for o0 in tqdm(starts, desc='rescaling', leave=False, disable=len(starts) < 8):
+    for o0 in tqdm(starts, desc='rescaling', leave=False, disable=not progress or len(starts) < 8):
         o1 = min(oh, o0 + strip_rows)
         y0, y1 = o0*sy, o1*sy
         r0, r1 = max(0, int(math.floor(y0)) - margin), min(nrows, int(math.ceil(y1)) + margin)
@@ -228,13 +229,14 @@ def _resized(self:HEImage, out_shape:tuple, # (rows, cols) of the result
 def analysis_image(self:HEImage, grid:SuperpixelGrid, # the superpixel grid of this image (`Sample.grid`)
                     pad_value:int=255, # fill of the padding (white glass)
                     strip_rows:int=512, # output rows computed at a time
+                    progress:bool=True, # a tqdm bar over the strips of large images
                    )->np.ndarray: # uint8 (grid.padded_shape + (3,))
     "The image rescaled to the analysis resolution (`grid.scale`, antialiased) and padded to whole tiles at the bottom/right."
     if tuple(grid.fullres_shape) != self.shape:
         raise InputError(f"the grid was built for a {grid.fullres_shape[1]} x {grid.fullres_shape[0]} px image, this image is "
                          f"{self.shape[1]} x {self.shape[0]} px", self.path or 'HEImage', "build the grid from this image's shape (Sample.grid)")
     out = np.full(tuple(grid.padded_shape) + (3,), pad_value, np.uint8)
-    self._resized(grid.analysis_shape, strip_rows, out=out)
+    self._resized(grid.analysis_shape, strip_rows, out=out, progress=progress)
     return out
 
 @patch

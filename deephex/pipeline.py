@@ -16,7 +16,7 @@ import yaml
 from anndata import AnnData
 
 from contextlib import contextmanager
-from .core import InputError, Geometry, Sample, resource_meter, superpixel_image
+from .core import InputError, Geometry, Sample, resource_meter, select_device, superpixel_image
 from .image import HEImage
 from .io import read_sample
 from .pseudo_visium import simulate_pseudo_visium, select_genes
@@ -144,12 +144,8 @@ def load_config(path:str|Path, **overrides)->RunConfig:
 
 # %% ../nbs/11_pipeline.ipynb #94e0c851
 def _available_device(device:str)->str:
-    "The requested device, or 'cpu' with a warning when CUDA is requested on a machine without a GPU (the release's configs say `cuda`)."
-    import torch
-    if str(device).startswith('cuda') and not torch.cuda.is_available():
-        warnings.warn(f"device {device!r} requested but no GPU is visible: running on the CPU", stacklevel=3)
-        return 'cpu'
-    return device
+    "The requested device, or 'cpu' (with `select_device`'s warning) when it is not there; 'auto' stays for each process to resolve."
+    return device if device in (None, 'auto') or select_device(device).type != 'cpu' else 'cpu'
 
 # %% ../nbs/11_pipeline.ipynb #9237a5d9
 def save_sample(sample:Sample, folder:str|Path)->Path:

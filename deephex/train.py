@@ -22,32 +22,14 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 import deephex
-from .core import Geometry, InputError, Sample, check_xy, superpixel_image
+from .core import Geometry, InputError, Sample, check_xy, select_device, superpixel_image
 from .model import count_parameters, make_model
 
 # %% auto #0
-__all__ = ['select_device', 'window_offsets', 'tissue_superpixels', 'feature_stats', 'gather_windows', 'nearest_expression',
-           'minmax_scale', 'TrainingData', 'prepare_training', 'spot_loss', 'save_checkpoint', 'load_checkpoint',
-           'default_batch_size', 'train_state', 'blend_weights', 'window_centres', 'predict_superpixels', 'to_anndata',
-           'write_prediction', 'seam_jumps', 'load_state', 'fit_predict']
-
-# %% ../nbs/08_train.ipynb #b83ed9f7
-def select_device(device:str|torch.device|None='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps' or a torch.device
-                  local_rank:int=0, # this process's index on its machine (torchrun's LOCAL_RANK)
-                  gpu_ids:list|None=None, # GPUs to spread processes over (the release's `gpu_ids`); default all
-                 )->torch.device:
-    "The torch device to train on: a GPU when asked for and present, else the CPU (with a warning if a GPU was asked for)."
-    d = torch.device('cuda' if torch.cuda.is_available() else 'cpu') if device in (None, 'auto') else torch.device(device)
-    if d.type == 'cuda':
-        if not torch.cuda.is_available():
-            warnings.warn(f"device {device!r} requested but no CUDA GPU is available: training on the CPU instead")
-            return torch.device('cpu')
-        if d.index is None:
-            ids = list(gpu_ids) if gpu_ids else list(range(torch.cuda.device_count()))
-            d = torch.device('cuda', ids[local_rank % len(ids)])
-    if d.type == 'mps' and not torch.backends.mps.is_available():
-        warnings.warn(f"device {device!r} requested but MPS is not available: training on the CPU instead"); return torch.device('cpu')
-    return d
+__all__ = ['window_offsets', 'tissue_superpixels', 'feature_stats', 'gather_windows', 'nearest_expression', 'minmax_scale',
+           'TrainingData', 'prepare_training', 'spot_loss', 'save_checkpoint', 'load_checkpoint', 'default_batch_size',
+           'train_state', 'blend_weights', 'window_centres', 'predict_superpixels', 'to_anndata', 'write_prediction',
+           'seam_jumps', 'load_state', 'fit_predict']
 
 # %% ../nbs/08_train.ipynb #5b32a13c
 def window_offsets(geometry:Geometry, # analysis units and spot layout
