@@ -83,6 +83,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'deephex.benchmark._virtual_scores': ('benchmark.html#_virtual_scores', 'deephex/benchmark.py'),
                                    'deephex.benchmark.benchmark': ('benchmark.html#benchmark', 'deephex/benchmark.py'),
                                    'deephex.benchmark.benchmark_markdown': ('benchmark.html#benchmark_markdown', 'deephex/benchmark.py'),
+                                   'deephex.benchmark.benchmark_summary': ('benchmark.html#benchmark_summary', 'deephex/benchmark.py'),
                                    'deephex.benchmark.benchmark_tables': ('benchmark.html#benchmark_tables', 'deephex/benchmark.py'),
                                    'deephex.benchmark.default_legacy_st': ('benchmark.html#default_legacy_st', 'deephex/benchmark.py'),
                                    'deephex.benchmark.disks_region': ('benchmark.html#disks_region', 'deephex/benchmark.py'),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_benchmark.ipynb #8fdd1130
 from __future__ import annotations
-import json, os, platform, subprocess, sys, time, warnings
+import json, os, platform, shutil, subprocess, sys, time, warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -29,8 +29,8 @@ from .calibrate import calibrate_to_spots
 __all__ = ['VIRTUAL_METHODS', 'HELDOUT_METHODS', 'LEARNED', 'RANDOM_VIT', 'SHARED_B4', 'FULL', 'QUICK', 'TINY', 'PLANS',
            'BENCHMARK_NOTES', 'SCALING_AREAS_MM2', 'VirtualTissue', 'BenchmarkPlan', 'default_legacy_st', 'git_commit',
            'machine_info', 'prepare_virtual', 'prepare_legacy_st', 'predict_virtual', 'disks_region', 'predict_heldout',
-           'method_dir', 'saved_predictions', 'benchmark', 'benchmark_tables', 'benchmark_markdown', 'scaling_point',
-           'scaling', 'scaling_markdown']
+           'method_dir', 'saved_predictions', 'benchmark', 'benchmark_tables', 'benchmark_summary',
+           'benchmark_markdown', 'scaling_point', 'scaling', 'scaling_markdown']
 
 # %% ../nbs/13_benchmark.ipynb #d1cbb94c
 @dataclass(frozen=True)
@@ -361,6 +361,25 @@ def benchmark_tables(result:dict)->dict:
         tables[name] = df
     return tables
 
+def benchmark_summary(result:dict)->pd.DataFrame:
+    "One row per method (and encoder): the virtual-tissue scores averaged over tissues and seeds, and each legacy ST section's held-out Pearson."
+    tables = benchmark_tables(result)
+    virt = [n for n, d in result['datasets'].items() if d['kind'] == 'virtual']
+    held = [n for n, d in result['datasets'].items() if d['kind'] == 'heldout']
+    key = lambda df: df['method'] + np.where(df['encoder'] == '–', '', ' · ' + df['encoder'])
+    out = pd.DataFrame()
+    if virt:
+        v = pd.concat([tables[n].assign(label=key(tables[n])) for n in virt])
+        g = v.groupby('label', sort=False)
+        out = pd.DataFrame({'virtual: pearson 8um': g['pearson 8um'].mean(), 'sd over tissues': g['pearson 8um'].std(),
+                            'frac ceiling 8um': g['frac ceiling 8um'].mean(), 'pearson 32um': g['pearson 32um'].mean(),
+                            'composition 8um': g['composition 8um'].mean()})
+    for n in held:
+        t = tables[n]
+        out = out.join(pd.Series(t['pearson mean'].values, index=key(t), name=f"{n}: held-out pearson"), how='outer', sort=False)
+    order = list(dict.fromkeys([l for n in virt + held for l in key(tables[n])]))
+    return out.reindex(order).rename_axis('method').reset_index()
+
 def _md(df:pd.DataFrame)->str:
     cols = list(df.columns)
     fmt = lambda v: '' if v is None or (isinstance(v, float) and not np.isfinite(v)) else (f"{v:.3f}" if isinstance(v, float) else str(v))
@@ -376,7 +395,8 @@ def benchmark_markdown(result:dict)->str:
             f"Commit: {g.get('commit', 'unknown')}{' (uncommitted changes)' if g.get('dirty') else ''}; created {result['created']}; total {result['seconds']:.0f} s  ",
             f"Machine: {mi['processor']}, {mi['cpu_count']} cores, {mi['memory_gb']} GB, GPU: {mi['cuda'] or 'none'}; torch {mi['versions']['torch']}, deephex {mi['versions']['deephex']}",
             "", result.get('notes', ''), ""]
-    body = []
+    body = ["## Summary", "", "Virtual tissues: mean over the tissues and seeds of the mean per-gene score at 8 µm (and 32 µm) over in-tissue "
+            "superpixels; legacy ST: mean per-gene Pearson across held-out spots. Per-dataset tables follow.", "", _md(benchmark_summary(result)), ""]
     for name, df in benchmark_tables(result).items():
         d = result['datasets'][name]
         what = (f"virtual {d['tissue']} (seed {d['seed']}, {d['size_mm'][0]:g} × {d['size_mm'][1]:g} mm): {d['n_spots']} pseudo-spots, "
@@ -419,7 +439,8 @@ def scaling_point(area_mm2:float, # tissue area (a square section of this area)
     cmd = [sys.executable, '-m', 'deephex.cli', 'run', '--input', f"visium_hd:{data}", '--out', str(run_dir), '--genes', str(n_genes),
            '--epochs', str(epochs), '--precision', precision, '--device', device, '--quiet', *map(str, extra_args)]
     if early_stopping: cmd += ['--early-stopping', str(early_stopping)]
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if run_dir.exists(): shutil.rmtree(run_dir)           # a measurement starts from scratch (a rerun of `deephex run` would skip finished steps)
+    run_dir.mkdir(parents=True)
     child = _run_child(cmd, run_dir/'run.log')
     if child['returncode'] != 0:
         raise RuntimeError(f"deephex run failed for {area_mm2} mm² (exit {child['returncode']}); see {run_dir/'run.log'}")
