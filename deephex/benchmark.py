@@ -99,11 +99,12 @@ def git_commit(folder:str|Path='.')->dict:
 
 def machine_info()->dict:
     "CPU, memory, accelerator and the versions that matter for the numbers."
-    import psutil, torch, scanpy, anndata
+    import psutil, torch
+    from importlib.metadata import version
     info = dict(platform=platform.platform(), python=platform.python_version(), processor=platform.processor() or platform.machine(),
                 cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), memory_gb=round(psutil.virtual_memory().total/2**30, 1),
                 cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                versions=dict(deephex=deephex.__version__, torch=torch.__version__, numpy=np.__version__, scanpy=scanpy.__version__, anndata=anndata.__version__))
+                versions=dict(deephex=deephex.__version__, torch=torch.__version__, numpy=np.__version__, scanpy=version('scanpy'), anndata=version('anndata')))
     return info
 
 # %% ../nbs/13_benchmark.ipynb #24c4a2ce
@@ -306,7 +307,7 @@ def benchmark(out:str|Path='runs/benchmark', # work folder: simulations, feature
     if plan.legacy_st == 'auto': plan = replace(plan, legacy_st=default_legacy_st())
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     report = Path(report) if report is not None else out
-    t0 = time.time()
+    t0, git = time.time(), git_commit(Path(deephex.__file__).parent)   # the code that runs: recorded before it runs
     datasets = {}
     todo = [('virtual', vt) for vt in plan.virtual] + ([('heldout', plan.legacy_st)] if plan.legacy_st else [])
     for kind, d in tqdm(todo, desc='benchmark datasets', disable=not progress):
@@ -316,7 +317,7 @@ def benchmark(out:str|Path='runs/benchmark', # work folder: simulations, feature
             datasets[f"legacy_st-{Path(d).name}"] = r
     result = dict(command=command or ' '.join(['deephex', 'benchmark'] + sys.argv[1:]) if command is None and Path(sys.argv[0]).name == 'deephex' else command,
                   created=time.strftime('%Y-%m-%dT%H:%M:%S'), seconds=round(time.time() - t0, 1),
-                  git=git_commit(Path(deephex.__file__).parent), machine=machine_info(), plan=plan.key(),
+                  git=git, machine=machine_info(), plan=plan.key(),
                   notes=BENCHMARK_NOTES, datasets=datasets)
     report.mkdir(parents=True, exist_ok=True)
     (report/'benchmark.json').write_text(json.dumps(_jsonable(result), indent=1))
@@ -464,8 +465,9 @@ def scaling(out:str|Path='runs/scaling', # work folder
             progress:bool=True, **kw, # options of `scaling_point`
            )->dict:
     "Per-step time and peak memory of `deephex run` against tissue area; writes scaling.json and scaling.md."
+    git = git_commit(Path(deephex.__file__).parent)
     points = [scaling_point(a, out, progress=progress, **kw) for a in tqdm(sorted(areas_mm2), desc='scaling', disable=not progress)]
-    res = dict(command=command, created=time.strftime('%Y-%m-%dT%H:%M:%S'), git=git_commit(Path(deephex.__file__).parent),
+    res = dict(command=command, created=time.strftime('%Y-%m-%dT%H:%M:%S'), git=git,
                machine=machine_info(), settings=_jsonable(kw), points=points)
     report = Path(report) if report is not None else Path(out)
     report.mkdir(parents=True, exist_ok=True)
