@@ -377,6 +377,7 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
                        superpixel_um:float=8., # superpixel edge in µm, for the scale labels
                        progress:bool=True, # show a tqdm progress bar
                        _aligned:_Aligned|None=None,
+                       _cache:dict|None=None, # truth-only results (the ceiling) shared by calls that score against the same truth
                       )->dict: # {scale label: per-gene DataFrame}, plus '_info': alignment counts
     "Per-gene metrics of a superpixel prediction against truth, at each scale."
     al = _aligned or _Aligned(prediction, truth, tissue_mask, genes)
@@ -385,11 +386,14 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
     res = {s.factor: {m: np.full(G, np.nan) for m in METRICS} for s in levels}
     ttot, ptot = al.truth_totals(), al.pred_totals()
     tots = {s.factor: (s.sum(ttot), s.sum(ptot)) for s in levels}
-    if ceiling:
-        h1, h2 = binomial_thin(al.truth.tocsr(), 0.5, seed)
-        for s in levels:
-            res[s.factor]['ceiling'] = _ceiling_from_halves(h1, h2, s.A)
-            res[s.factor]['ceiling_composition'] = _ceiling_from_halves(h1, h2, s.A, composition=True)
+    if ceiling:                                      # depends on the truth alone: computed once per truth when a cache is given
+        key = ('ceiling', seed, tuple(scales), tuple(al.genes), hash(al.rc.tobytes()))
+        ceil = (_cache or {}).get(key)
+        if ceil is None:
+            h1, h2 = binomial_thin(al.truth.tocsr(), 0.5, seed)
+            ceil = {s.factor: (_ceiling_from_halves(h1, h2, s.A), _ceiling_from_halves(h1, h2, s.A, composition=True)) for s in levels}
+            if _cache is not None: _cache[key] = ceil
+        for s in levels: res[s.factor]['ceiling'], res[s.factor]['ceiling_composition'] = ceil[s.factor]
     for start in tqdm(range(0, G, chunk_size), desc='scoring genes', disable=not progress, leave=False):
         j = np.arange(start, min(start + chunk_size, G))
         T0, P0 = al.truth_chunk(j), al.pred_chunk(j)
@@ -445,11 +449,19 @@ def disk_matrix(spots, # AnnData with obsm['spatial'], or (n, 2) full-resolution
 def sum_over_spots(adata:AnnData, # superpixel AnnData (prediction or truth)
                    spots:AnnData, # spots with obsm['spatial'] (full-resolution x, y)
                    grid:SuperpixelGrid|Sample, # the superpixel grid of the sample
+                   genes=None, # genes to sum (default all), without copying the others
+                   chunk_size:int=128, # genes of a dense X summed at a time (in float64)
                   )->AnnData: # spots x genes: sums over each disk; obs['n_superpixels'] found in the disk
     "Sum a superpixel AnnData over every spot's disk."
     D = disk_matrix(spots, grid, superpixel_rc(adata, grid=_grid_of(grid)))
-    X = D @ (adata.X if sp.issparse(adata.X) else np.asarray(adata.X, np.float64))
-    out = AnnData(X, obs=pd.DataFrame(index=spots.obs_names.copy()), var=pd.DataFrame(index=adata.var_names.copy()))
+    names = adata.var_names if genes is None else pd.Index(genes)
+    cols = adata.var_names.get_indexer(names)
+    if (cols < 0).any(): raise InputError(f"{(cols < 0).sum()} genes are not in the AnnData (e.g. {list(names[cols < 0][:3])})", "genes")
+    if sp.issparse(adata.X): X = D @ sp.csc_matrix(adata.X)[:, cols]
+    else:                                                    # dense: a float64 copy of a few genes at a time, never of all of X
+        X = np.empty((D.shape[0], len(cols)))
+        for b in range(0, len(cols), chunk_size): X[:, b:b+chunk_size] = D @ np.asarray(adata.X[:, cols[b:b+chunk_size]], np.float64)
+    out = AnnData(X, obs=pd.DataFrame(index=spots.obs_names.copy()), var=pd.DataFrame(index=names.astype(str).copy()))
     out.obsm['spatial'] = np.asarray(spots.obsm['spatial'], float).copy()
     out.obs['n_superpixels'] = np.asarray(D.sum(1)).ravel().astype(int)
     return out
@@ -461,7 +473,7 @@ def spot_consistency(prediction:AnnData, # superpixel prediction
     "How well predictions summed over each spot's disk reproduce the spot's counts."
     genes = pd.Index(spots.var_names)[pd.Index(spots.var_names).isin(prediction.var_names)]
     if len(genes) == 0: raise InputError("the prediction shares no gene with the spots", "spots var_names")
-    s = sum_over_spots(prediction[:, genes], spots, grid)
+    s = sum_over_spots(prediction, spots, grid, genes=genes)
     P = s.X.toarray() if sp.issparse(s.X) else np.asarray(s.X, np.float64)
     S = spots[:, genes].X
     S = S.toarray() if sp.issparse(S) else np.asarray(S, np.float64)
@@ -606,6 +618,7 @@ def evaluate(prediction:AnnData, # superpixel prediction: obs['row'], obs['col']
              seed:int=0, # seed of the binomial thinning
              chunk_size:int=8, # genes densified at a time
              progress:bool=True, # tqdm progress bar
+             _cache:dict|None=None, # shared truth-only results, for several predictions scored against one truth
             )->dict: # JSON-ready metrics (see above)
     "Score a superpixel prediction against truth: every metric, every scale, ceiling and spot consistency."
     if isinstance(truth, Sample):
@@ -617,7 +630,7 @@ def evaluate(prediction:AnnData, # superpixel prediction: obs['row'], obs['col']
     sp_um = g.geometry.superpixel_um if g is not None else Geometry().superpixel_um
     al = _Aligned(prediction, truth, tissue_mask, genes, g)
     per = superpixel_metrics(prediction, truth, scales=scales, spearman=spearman, ssim=ssim, ceiling=ceiling, seed=seed,
-                             chunk_size=chunk_size, superpixel_um=sp_um, progress=progress, _aligned=al)
+                             chunk_size=chunk_size, superpixel_um=sp_um, progress=progress, _aligned=al, _cache=_cache)
     info = per.pop('_info')
     var = None
     if hvg is None and 'highly_variable_rank' not in truth.var:

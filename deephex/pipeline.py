@@ -221,10 +221,10 @@ def prepare_sample(cfg:RunConfig)->Sample:
 def evaluate_run(sample:Sample, prediction:AnnData, progress:bool=True, **kw)->dict:
     "Metrics of the prediction and of the model-free baselines against the sample's truth."
     if sample.truth is None: raise InputError("the sample has no truth to evaluate against", "sample.truth", "evaluate high-resolution inputs (Visium HD, cells), or use the held-out-spot protocol")
-    preds = {'deephex': prediction,
-             'spot_broadcast': predict_spot_broadcast(sample.spots, sample, sample.tissue_mask),
-             'interpolation': predict_interpolation(sample.spots, sample, sample.tissue_mask)}
-    methods = {name: evaluate(p, sample, progress=progress, **kw) for name,p in preds.items()}
+    cache = {}                                                          # the noise ceiling is computed once
+    methods = {'deephex': evaluate(prediction, sample, progress=progress, _cache=cache, **kw)}
+    for name, baseline in (('spot_broadcast', predict_spot_broadcast), ('interpolation', predict_interpolation)):
+        methods[name] = evaluate(baseline(sample.spots, sample, sample.tissue_mask), sample, progress=progress, _cache=cache, **kw)   # one baseline in memory at a time
     return dict(methods=methods, summary=summary_table(methods).reset_index().to_dict(orient='records'))
 
 # %% ../nbs/11_pipeline.ipynb #c5708977
