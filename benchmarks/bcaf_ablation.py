@@ -4,7 +4,7 @@ Run from the repository root (after `make setup`):
 
     .venv/bin/python benchmarks/bcaf_ablation.py [--out runs/ablation] [--seeds 0 1] [--epochs 100] [--no-heldout]
 
-It simulates the demo's virtual tissue (2 x 2 mm breast tumour, seed 0; kept in OUT/data), prepares it as
+Resumable: each variant's result is kept under OUT/results. It simulates the demo's virtual tissue (2 x 2 mm breast tumour, seed 0; kept in OUT/data), prepares it as
 `deephex run` does (300 HVGs, handcrafted features), trains every variant below with each seed, and scores the
 8 and 32 µm predictions (mean per-gene Pearson and the composition score) against the true bins, as trained
 and after spot calibration (`deephex.calibrate`, '+cal'). Results go to
@@ -38,6 +38,12 @@ VARIANTS = {  # name: fit_predict options; every variant is scored as trained an
     'bcaf, fusion dropout 0.75 (deephex default)': dict(model='bcaf', fusion_dropout=0.75),
 }
 
+def cached(folder:Path, key:str, compute)->dict:
+    "The result of `compute()` kept in folder/<key>.json: a rerun resumes where an interrupted one stopped."
+    f = folder/(key.replace(' ', '_').replace(',', '').replace('(', '').replace(')', '').replace('/', '-') + '.json')
+    if f.is_file(): return json.loads(f.read_text())
+    r = compute(); folder.mkdir(parents=True, exist_ok=True); f.write_text(json.dumps(r)); return r
+
 def zero_fusion():
     "Context manager: BCAF's fused tokens F replaced by zeros (the histology path alone, in BCAF's MLP)."
     import contextlib, torch
@@ -66,10 +72,12 @@ def heldout_ablation(out:Path, epochs:int, path)->tuple:
     for name, opts in VARIANTS.items():
         opts = dict(opts); zero = opts.pop('_zero_fusion', False)
         import contextlib
-        with resource_meter() as r, (zero_fusion() if zero else contextlib.nullcontext()):
-            pred = fit_predict(train, fm, hd, epochs=epochs, seed=0, progress=False, region=disks_region(sample), **opts)
-        res[name] = dict(pearson=score(pred), pearson_cal=score(calibrate_to_spots(pred, train.spots, sample, copy=False)),
-                         seconds=round(r['seconds'], 1), epochs=int(np.max(pred.uns['deephex']['epochs_trained'])))
+        def compute(opts=opts, zero=zero):
+            with resource_meter() as r, (zero_fusion() if zero else contextlib.nullcontext()):
+                pred = fit_predict(train, fm, hd, epochs=epochs, seed=0, progress=False, region=disks_region(sample), **opts)
+            return dict(pearson=score(pred), pearson_cal=score(calibrate_to_spots(pred, train.spots, sample, copy=False)),
+                        seconds=round(r['seconds'], 1), epochs=int(np.max(pred.uns['deephex']['epochs_trained'])))
+        res[name] = cached(out/'results', f"heldout {name} e{epochs}", compute)
         print('held-out', name, res[name], flush=True)
     return res, dict(n_spots=sample.spots.n_obs, n_heldout=int(held.sum()), n_genes=sample.spots.n_vars)
 
@@ -91,12 +99,14 @@ def main(argv=None):
         per_seed = []
         for seed in a.seeds:
             import contextlib
-            with resource_meter() as r, (zero_fusion() if zero else contextlib.nullcontext()):
-                pred = fit_predict(sample, fm, hd, epochs=a.epochs, seed=seed, progress=False, **opts)
-            plain = summary(score(pred))
-            cal = summary(score(calibrate_to_spots(pred, sample.spots[:, list(pred.var_names)], sample, copy=False)))
-            per_seed.append(dict(seed=seed, seconds=round(r['seconds'], 1), epochs=int(np.max(pred.uns['deephex']['epochs_trained'])),
-                                 **plain, **{f"{k} +cal": v for k, v in cal.items()}))
+            def compute(opts=opts, zero=zero, seed=seed):
+                with resource_meter() as r, (zero_fusion() if zero else contextlib.nullcontext()):
+                    pred = fit_predict(sample, fm, hd, epochs=a.epochs, seed=seed, progress=False, **opts)
+                plain = summary(score(pred))
+                cal = summary(score(calibrate_to_spots(pred, sample.spots[:, list(pred.var_names)], sample, copy=False)))
+                return dict(seed=seed, seconds=round(r['seconds'], 1), epochs=int(np.max(pred.uns['deephex']['epochs_trained'])),
+                            **plain, **{f"{k} +cal": v for k, v in cal.items()})
+            per_seed.append(cached(out/'results', f"virtual {name} s{seed} e{a.epochs}", compute))
             print(name, per_seed[-1], flush=True)
         raw[name] = per_seed
         mean = {k: float(np.mean([p[k] for p in per_seed])) for k in per_seed[0] if k != 'seed'}

@@ -10,7 +10,7 @@ from anndata import AnnData
 from tqdm.auto import tqdm
 
 from .core import InputError, Sample, SuperpixelGrid
-from .evaluate import _grid_of, _spot_rc, disk_matrix, interpolation_weights, superpixel_rc
+from .evaluate import _grid_of, _spot_rc, aggregate, disk_matrix, interpolation_weights, superpixel_rc
 
 # %% auto #0
 __all__ = ['spot_log_ratios', 'calibrate_to_spots']
@@ -30,7 +30,7 @@ def spot_log_ratios(prediction:AnnData, # superpixel prediction (expected counts
     miss = [g for g in genes if g not in spots.var_names]
     if miss: raise InputError(f"{len(miss)} predicted genes are not in the spots (e.g. {miss[:3]})", "spots var_names", "calibrate against the spots the model was trained on")
     D = disk_matrix(spots, grid, superpixel_rc(prediction)) if D is None else D
-    S = D @ _dense64(prediction.X) if not sp.issparse(prediction.X) else _dense64(D @ prediction.X)
+    S = _dense64(aggregate(D, prediction.X))                            # disk sums, without a float64 copy of X
     Y = _dense64(spots[:, genes].X)
     return np.log((Y + prior_counts)/(S + prior_counts))
 

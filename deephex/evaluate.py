@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy
 
 # %% auto #0
-__all__ = ['METRICS', 'NORMALIZATIONS', 'superpixel_anndata', 'superpixel_rc', 'block_matrix', 'bin_superpixels',
+__all__ = ['METRICS', 'NORMALIZATIONS', 'superpixel_anndata', 'superpixel_rc', 'block_matrix', 'aggregate', 'bin_superpixels',
            'constant_columns', 'pearson_columns', 'spearman_columns', 'minmax_columns', 'masked_ssim',
            'gene_proportions', 'composition_columns', 'binomial_thin', 'spearman_brown', 'noise_ceiling',
            'superpixel_metrics', 'spot_disks', 'disk_matrix', 'sum_over_spots', 'spot_consistency',
@@ -86,14 +86,34 @@ def block_matrix(rc:np.ndarray, # (n, 2) int superpixel (row, col)
     A = sp.csr_matrix((np.ones(len(inv)), (inv.ravel(), np.arange(len(inv)))), shape=(len(keys), len(inv)))
     return blocks, A
 
+def aggregate(A:sp.spmatrix, # (m, n) sparse weights: a summing, disk or interpolation matrix
+              X, # (n, g) dense (any float dtype) or sparse values
+              cols=None, # column indices of X to use (default all), without copying the others
+              dtype=np.float64, # dtype of a dense result
+              chunk_size:int=128, # columns of a dense X converted at a time
+             ): # (m, len(cols)) A @ X[:, cols]: sparse for sparse X, else a dense `dtype` array
+    "`A @ X` for a large X without a full-size converted copy: a dense X is taken a few columns at a time."
+    cols = np.arange(X.shape[1]) if cols is None else np.asarray(cols)
+    if sp.issparse(X): return sp.csr_matrix(A @ sp.csc_matrix(X)[:, cols])
+    A = sp.csr_matrix(A, dtype=dtype)
+    out = np.empty((A.shape[0], len(cols)), dtype)
+    for b in range(0, len(cols), chunk_size): out[:, b:b+chunk_size] = A @ np.asarray(X[:, cols[b:b+chunk_size]], dtype)
+    return out
+
+def _rows(W:sp.spmatrix, dens:np.ndarray, chunk_size:int=65536)->np.ndarray:
+    "`W @ dens` for a tall sparse W and a small dense `dens`, as float32, a band of rows at a time (no full-size float64 temporary)."
+    W = sp.csr_matrix(W)
+    out = np.empty((W.shape[0], dens.shape[1]), np.float32)
+    for b in range(0, W.shape[0], chunk_size): out[b:b+chunk_size] = W[b:b+chunk_size] @ dens
+    return out
+
 def bin_superpixels(adata:AnnData, # superpixel AnnData (prediction or truth)
                     factor:int=2, # block edge in superpixels
                     grid:SuperpixelGrid|None=None, # when given, obsm['spatial'] = block centres
                    )->AnnData: # one observation per block; obs['row'], obs['col'] are block indices
     "Sum a superpixel AnnData over `factor` x `factor` blocks."
     blocks, A = block_matrix(superpixel_rc(adata), factor)
-    X = A @ adata.X if sp.issparse(adata.X) else A @ np.asarray(adata.X, np.float64)
-    out = superpixel_anndata(X, blocks, adata.var_names)
+    out = superpixel_anndata(aggregate(A, adata.X), blocks, adata.var_names)
     if grid is not None: out.obsm['spatial'] = grid.superpixel_centres((blocks + 0.5)*factor - 0.5)
     return out
 
@@ -457,11 +477,7 @@ def sum_over_spots(adata:AnnData, # superpixel AnnData (prediction or truth)
     names = adata.var_names if genes is None else pd.Index(genes)
     cols = adata.var_names.get_indexer(names)
     if (cols < 0).any(): raise InputError(f"{(cols < 0).sum()} genes are not in the AnnData (e.g. {list(names[cols < 0][:3])})", "genes")
-    if sp.issparse(adata.X): X = D @ sp.csc_matrix(adata.X)[:, cols]
-    else:                                                    # dense: a float64 copy of a few genes at a time, never of all of X
-        X = np.empty((D.shape[0], len(cols)))
-        for b in range(0, len(cols), chunk_size): X[:, b:b+chunk_size] = D @ np.asarray(adata.X[:, cols[b:b+chunk_size]], np.float64)
-    out = AnnData(X, obs=pd.DataFrame(index=spots.obs_names.copy()), var=pd.DataFrame(index=names.astype(str).copy()))
+    out = AnnData(aggregate(D, adata.X, cols, chunk_size=chunk_size), obs=pd.DataFrame(index=spots.obs_names.copy()), var=pd.DataFrame(index=names.astype(str).copy()))
     out.obsm['spatial'] = np.asarray(spots.obsm['spatial'], float).copy()
     out.obs['n_superpixels'] = np.asarray(D.sum(1)).ravel().astype(int)
     return out
@@ -518,7 +534,8 @@ def predict_spot_broadcast(spots:AnnData, # spots x genes counts, obsm['spatial'
     rc = _targets(spots, g, tissue_mask)
     D = disk_matrix(spots, g, rc)                                        # spots x superpixels
     cover = np.asarray(D.sum(0)).ravel()
-    X = (D.T @ dens)/np.maximum(cover, 1)[:, None]
+    X = _rows(D.T, dens)
+    X /= np.maximum(cover, 1).astype(np.float32)[:, None]
     gap = cover == 0
     if gap.any():
         _, nn = cKDTree(_spot_rc(spots, g)).query(rc[gap])
@@ -557,7 +574,8 @@ def predict_interpolation(spots:AnnData, # spots x genes counts, obsm['spatial']
     dens = _spot_density(spots, g)
     rc = _targets(spots, g, tissue_mask)
     W = interpolation_weights(_spot_rc(spots, g), rc.astype(float))
-    return superpixel_anndata(np.clip(W @ dens, 0, None), rc, spots.var_names, g)
+    X = _rows(W, dens)
+    return superpixel_anndata(np.clip(X, 0, None, out=X), rc, spots.var_names, g)
 
 # %% ../nbs/10_evaluate.ipynb #9250ab25
 def _summary(df:pd.DataFrame, ceiling:bool)->dict:

@@ -322,6 +322,7 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
             log.finish('predict', k_model, n_superpixels=pred.n_obs, epochs_trained=np.asarray(pred.uns['deephex']['epochs_trained']).tolist(),
                        seconds=pred.uns['deephex'].get('seconds'))
     result = dict(out=str(out), prediction=str(out/'prediction.h5ad'), sample=repr(sample))
+    pred.obsm.pop('X_deephex', None); fm = feature_map = hd = None   # written; scoring and figures need only X (a full capture: ~1.3 GB freed)
     # 5. evaluation against the truth (high-resolution inputs)
     if sample.truth is not None:
         with stage('evaluate'):
