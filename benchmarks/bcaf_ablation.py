@@ -35,7 +35,10 @@ VARIANTS = {  # name: fit_predict options; every variant is scored as trained an
     'bcaf, release training, early stopping 20': dict(model='bcaf', fusion_dropout=0., early_stopping=20),
     'bcaf, fused tokens always zero (its histology path alone)': dict(model='bcaf', fusion_dropout=0., _zero_fusion=True),
     'bcaf, fusion dropout 0.5': dict(model='bcaf', fusion_dropout=0.5),
-    'bcaf, fusion dropout 0.75 (deephex default)': dict(model='bcaf', fusion_dropout=0.75),
+    'bcaf, fusion dropout 0.75': dict(model='bcaf', fusion_dropout=0.75),
+    'bcaf, leave-spot-out tokens': dict(model='bcaf', fusion_dropout=0., leave_spot_out=True),
+    'bcaf, leave-spot-out tokens, early stopping 20': dict(model='bcaf', fusion_dropout=0., leave_spot_out=True, early_stopping=20),
+    'bcaf, leave-spot-out tokens, fusion dropout 0.75': dict(model='bcaf', fusion_dropout=0.75, leave_spot_out=True),
 }
 
 def cached(folder:Path, key:str, compute)->dict:
@@ -56,7 +59,7 @@ def zero_fusion():
         finally: BCAF.fuse = old
     return cm()
 
-def heldout_ablation(out:Path, epochs:int, path)->tuple:
+def heldout_ablation(out:Path, epochs:int, path, variants:dict=VARIANTS)->tuple:
     "Every variant on a legacy ST section's held-out spots: {variant: scores}, and the IDW baseline."
     import warnings
     sample, held = prepare_legacy_st(path, 250, 0.25, seed=0)
@@ -69,7 +72,7 @@ def heldout_ablation(out:Path, epochs:int, path)->tuple:
     hd = enhance_spots(train.spots, train.geometry, train.um_per_px)
     score = lambda pred: score_heldout(heldout_spot_counts(pred, sample.spots, sample, held), truth)['pearson_mean']
     res = {'idw (model-free)': dict(pearson=score_heldout(predict_idw(sample.spots, held), truth)['pearson_mean'])}
-    for name, opts in VARIANTS.items():
+    for name, opts in variants.items():
         opts = dict(opts); zero = opts.pop('_zero_fusion', False)
         import contextlib
         def compute(opts=opts, zero=zero):
@@ -86,7 +89,9 @@ def main(argv=None):
     ap.add_argument('--out', default='runs/ablation'); ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     ap.add_argument('--epochs', type=int, default=100); ap.add_argument('--report', default='benchmarks')
     ap.add_argument('--no-heldout', action='store_true', help='skip the HER2ST held-out part')
+    ap.add_argument('--only', help='train only the variants whose name contains this (results cached, no report written)')
     a = ap.parse_args(argv)
+    variants = {k: v for k, v in VARIANTS.items() if not a.only or a.only in k}
     out = Path(a.out)
     sample = prepare_virtual(VirtualTissue('breast_tumour', 0, (2., 2.)), out/'data'/'breast-s0-2mm', n_genes=300)
     fm = np.asarray(extract_features(sample, cache_dir=out/'data'/'breast-s0-2mm', progress=False).features, np.float32)
@@ -94,7 +99,7 @@ def main(argv=None):
     rows, raw = [], {}
     score = lambda pred: superpixel_metrics(pred, sample.truth, sample.tissue_mask, scales=(1, 4), spearman=False, ssim=False, ceiling=False, progress=False)
     summary = lambda m: {f"{k} {s}": float(m[s][k].mean()) for s in ('8um', '32um') for k in ('pearson', 'composition')}
-    for name, opts in VARIANTS.items():
+    for name, opts in variants.items():
         opts = dict(opts); zero = opts.pop('_zero_fusion', False)
         per_seed = []
         for seed in a.seeds:
@@ -113,7 +118,8 @@ def main(argv=None):
         rows.append(dict(variant=name, **{k: mean[k] for k in ('pearson 8um', 'pearson 8um +cal', 'composition 8um', 'composition 8um +cal',
                                                                'pearson 32um', 'pearson 32um +cal', 'epochs', 'seconds')}))
     import pandas as pd
-    held, held_info = ({}, None) if a.no_heldout or not default_legacy_st() else heldout_ablation(out, a.epochs, default_legacy_st())
+    held, held_info = ({}, None) if a.no_heldout or not default_legacy_st() else heldout_ablation(out, a.epochs, default_legacy_st(), variants)
+    if a.only: return
     cmd = 'python benchmarks/bcaf_ablation.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
     res = dict(command=cmd, created=time.strftime('%Y-%m-%dT%H:%M:%S'), git=git_commit('.'), machine=machine_info(), epochs=a.epochs,
                seeds=a.seeds, sample=dict(n_spots=sample.spots.n_obs, n_superpixels=int(sample.tissue_mask.sum()), n_genes=sample.spots.n_vars),

@@ -712,12 +712,24 @@ def _read_table(path:Path)->pd.DataFrame:
     if path.suffix == '.parquet': return pd.read_parquet(path)
     return pd.read_csv(path, sep='\t' if path.suffix in ('.tsv', '.txt') else ',')
 
+def _read_h5ad_for_scoring(path:Path)->AnnData:
+    "X, obs, var, uns and obsm['spatial'] of an .h5ad; other obsm, obsp and layers stay on disk (a full capture's embedding is 1 GB)."
+    import h5py
+    from anndata.io import read_elem
+    try:
+        with h5py.File(path, 'r') as f:
+            if 'X' not in f: raise InputError("the .h5ad has no X", path, "write the prediction with AnnData.write_h5ad")
+            parts = {k: read_elem(f[k]) for k in ('X', 'obs', 'var', 'uns') if k in f}
+            obsm = {'spatial': read_elem(f['obsm/spatial'])} if 'obsm' in f and 'spatial' in f['obsm'] else {}
+    except OSError as e: raise InputError(f"cannot read the .h5ad ({e})", path, "check that the file is a complete .h5ad (rewrite it with AnnData.write_h5ad)")
+    return AnnData(**parts, obsm=obsm)
+
 def read_prediction(path:str|Path, # .h5ad, or a long/wide .csv/.tsv/.parquet table
                    )->AnnData: # superpixel AnnData (obs['row'], obs['col'], X)
     "Read a superpixel prediction from an .h5ad or a long (row, col, gene, value) / wide (row, col, genes...) table."
     path = Path(path)
     if not path.exists(): raise InputError("file not found", path, "give the path of the prediction (.h5ad, .csv, .tsv or .parquet)")
-    if path.suffix == '.h5ad': return ad.read_h5ad(path)
+    if path.suffix == '.h5ad': return _read_h5ad_for_scoring(path)
     if path.suffix not in ('.csv', '.tsv', '.txt', '.parquet'):
         raise InputError(f"unknown prediction format {path.suffix!r}", path, "use .h5ad, or a .csv/.tsv/.parquet table")
     df = _read_table(path)

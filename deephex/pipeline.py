@@ -24,7 +24,7 @@ from .features import extract_features
 from .enhance import enhance_spots
 from .train import fit_predict, write_prediction
 from .calibrate import calibrate_to_spots
-from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict_interpolation, summary_table, write_metrics
+from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict_interpolation, read_prediction, summary_table, write_metrics
 
 # %% auto #0
 __all__ = ['INPUT_FORMATS', 'RunConfig', 'config_from_dict', 'load_config', 'save_sample', 'load_sample', 'RunLog',
@@ -218,11 +218,15 @@ def prepare_sample(cfg:RunConfig)->Sample:
     return s.replace(spots=s.spots[:, genes].copy(), geometry=geometry)
 
 # %% ../nbs/11_pipeline.ipynb #772284d1
-def evaluate_run(sample:Sample, prediction:AnnData, progress:bool=True, **kw)->dict:
+def evaluate_run(sample:Sample, # the sample, with truth
+                 prediction:AnnData|str|Path, # the prediction, or its .h5ad (read here and dropped before the baselines are built)
+                 progress:bool=True, **kw)->dict:
     "Metrics of the prediction and of the model-free baselines against the sample's truth."
     if sample.truth is None: raise InputError("the sample has no truth to evaluate against", "sample.truth", "evaluate high-resolution inputs (Visium HD, cells), or use the held-out-spot protocol")
+    if not isinstance(prediction, AnnData): prediction = read_prediction(prediction)
     cache = {}                                                          # the noise ceiling is computed once
     methods = {'deephex': evaluate(prediction, sample, progress=progress, _cache=cache, **kw)}
+    prediction = None                                                   # (ours, when read here) not held beside a baseline
     for name, baseline in (('spot_broadcast', predict_spot_broadcast), ('interpolation', predict_interpolation)):
         methods[name] = evaluate(baseline(sample.spots, sample, sample.tissue_mask), sample, progress=progress, _cache=cache, **kw)   # one baseline in memory at a time
     return dict(methods=methods, summary=summary_table(methods).reset_index().to_dict(orient='records'))
@@ -309,8 +313,7 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
                                                                     'precision','seed','lr','fusion_dropout')})
     k_model = dict(k_train, calibrate=cfg.calibrate)
     with stage('train_predict'):
-        if log.done('predict', k_model, ['prediction.h5ad']): pred = ad.read_h5ad(out/'prediction.h5ad')
-        else:
+        if not log.done('predict', k_model, ['prediction.h5ad']):
             pred = fit_predict(sample, feature_map, hd, model=cfg.model, epochs=cfg.epochs, n_states=cfg.n_states, device=cfg.device,
                                seed=cfg.seed, out_dir=out/'model'/f"{cfg.model}-{_digest(k_train)}", write=False, k_neighbors=cfg.k_neighbors,
                                embed_dim=cfg.embed_dim, early_stopping=cfg.early_stopping, precision=cfg.precision, gpu_ids=cfg.gpu_ids,
@@ -322,20 +325,24 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
             log.finish('predict', k_model, n_superpixels=pred.n_obs, epochs_trained=np.asarray(pred.uns['deephex']['epochs_trained']).tolist(),
                        seconds=pred.uns['deephex'].get('seconds'))
     result = dict(out=str(out), prediction=str(out/'prediction.h5ad'), sample=repr(sample))
-    pred.obsm.pop('X_deephex', None); fm = feature_map = hd = None   # written; scoring and figures need only X (a full capture: ~1.3 GB freed)
+    pred = fm = feature_map = hd = None   # written: scoring reads X back and drops it before the baselines; figures read a few genes
+    pred_path = out/'prediction.h5ad'
     # 5. evaluation against the truth (high-resolution inputs)
     if sample.truth is not None:
         with stage('evaluate'):
             if log.done('evaluate', k_model, ['metrics.json']): metrics = json.loads((out/'metrics.json').read_text())
             else:
-                metrics = evaluate_run(sample, pred, progress=progress)
+                metrics = evaluate_run(sample, pred_path, progress=progress)
                 write_metrics(metrics, out/'metrics.json')
                 (out/'metrics.md').write_text(metrics_markdown(metrics))
                 log.finish('evaluate', k_model)
         result.update(metrics=str(out/'metrics.json'), summary=metrics['summary'])
     # 6. figures
     if cfg.figures:
-        with stage('figures'): result['figures'] = [str(p) for p in draw_figures(out, sample, pred)]
+        with stage('figures'):
+            pred = ad.read_h5ad(pred_path, backed='r')
+            try: result['figures'] = [str(p) for p in draw_figures(out, sample, pred)]
+            finally: pred.file.close()
     result.update(seconds=stage.seconds, resources=stage.resources)
     log.finish('run', dict(config=asdict(cfg)), seconds=stage.seconds, resources=stage.resources)
     return result

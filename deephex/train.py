@@ -23,13 +23,14 @@ from tqdm.auto import tqdm
 
 import deephex
 from .core import Geometry, InputError, Sample, check_xy, select_device, superpixel_image
+from .enhance import enhancement_weights
 from .model import count_parameters, make_model
 
 # %% auto #0
-__all__ = ['window_offsets', 'tissue_superpixels', 'feature_stats', 'gather_windows', 'nearest_expression', 'minmax_scale',
-           'TrainingData', 'prepare_training', 'spot_loss', 'save_checkpoint', 'load_checkpoint', 'default_batch_size',
-           'train_state', 'blend_weights', 'window_centres', 'predict_superpixels', 'to_anndata', 'write_prediction',
-           'seam_jumps', 'load_state', 'fit_predict']
+__all__ = ['window_offsets', 'tissue_superpixels', 'feature_stats', 'gather_windows', 'nearest_expression',
+           'leave_spot_out_neighbours', 'minmax_scale', 'TrainingData', 'prepare_training', 'spot_loss',
+           'save_checkpoint', 'load_checkpoint', 'default_batch_size', 'train_state', 'blend_weights', 'window_centres',
+           'predict_superpixels', 'to_anndata', 'write_prediction', 'seam_jumps', 'load_state', 'fit_predict']
 
 # %% ../nbs/08_train.ipynb #5b32a13c
 def window_offsets(geometry:Geometry, # analysis units and spot layout
@@ -95,6 +96,24 @@ def nearest_expression(hd_xy:np.ndarray, # (n_hd, 2) full-resolution (x, y) of t
     tree = tree or cKDTree(hd_xy)
     _, idx = tree.query(np.asarray(query_xy, float), k)
     return np.asarray(idx, np.int64).reshape(len(query_xy), k)
+
+def leave_spot_out_neighbours(hd_xy:np.ndarray, # (n_hd, 2) full-resolution (x, y) of the high-density vectors
+                              W:sp.spmatrix, # (n_hd, n_spots) enhancement weights: hd = W @ spots
+                              spot_xy:np.ndarray, # (n_spots, 2) full-resolution (x, y) of the spots
+                              k:int=6, # neighbours per spot
+                             )->np.ndarray: # (n_spots, k) int64 indices into `hd_xy`, nearest first
+    "For each spot, its `k` nearest high-density vectors among those its own counts do not enter."
+    n = len(spot_xy)
+    if W.shape != (len(hd_xy), n): raise InputError(f"enhancement weights have shape {W.shape}, expected {(len(hd_xy), n)}", "W")
+    W = sp.csr_matrix(W)
+    kk = min(k + int(np.diff(W.tocsc().indptr).max()), len(hd_xy))
+    idx = nearest_expression(hd_xy, spot_xy, kk)
+    own = np.asarray(W[idx.ravel(), np.repeat(np.arange(n), kk)]).reshape(n, kk) != 0
+    if (kk - own.sum(1) < k).any():
+        raise InputError(f"some spots have fewer than k={k} high-density vectors that do not depend on them", "k_neighbors",
+                         "use fewer gene tokens (k_neighbors), or leave_spot_out=False on so few spots")
+    order = np.argsort(own, axis=1, kind='stable')[:, :k]                # independent vectors first, nearest first
+    return np.take_along_axis(idx, order, 1)
 
 # %% ../nbs/08_train.ipynb #d71817d1
 def minmax_scale(X:np.ndarray, # (n, G) expression
@@ -181,11 +200,22 @@ def _check_inputs(sample:Sample, feature_map:np.ndarray, hd:AnnData, genes:list|
     if len(set(genes)) != len(genes): raise InputError("duplicate gene names", "genes", "make var_names unique")
     return genes
 
+def _enhancement_of(spots:AnnData, sample:Sample, hd_xy:np.ndarray)->sp.csr_matrix:
+    "The weights that made `hd` from `spots` (recomputed; checked against hd's positions)."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')                                  # enhance_spots already warned about the lattice
+        W, _, _ = enhancement_weights(spots, sample.geometry, sample.um_per_px)
+    if W.shape[0] != len(hd_xy) or not np.allclose(W @ check_xy(spots.obsm['spatial']), hd_xy, atol=1e-3):
+        raise InputError("leave_spot_out needs the high-density expression made from these spots", "hd",
+                         "build hd with deephex.enhance.enhance_spots(sample.spots, sample.geometry, sample.um_per_px)")
+    return W
+
 def prepare_training(sample:Sample, # spots (raw counts), geometry, tissue mask
                      feature_map:np.ndarray, # (rows, cols, C) histology features on `sample.grid`, 0 off tissue
                      hd:AnnData, # high-density expression: X (n_hd, G), obsm['spatial'] full-resolution (x, y)
                      genes:list|None=None, # genes to model (default: hd's genes that the spots have)
                      k_neighbors:int=6, # gene tokens per window
+                     leave_spot_out:bool=False, # a training spot's gene tokens exclude the vectors its own counts enter
                     )->TrainingData:
     "Check and prepare the inputs of weak supervision."
     genes = _check_inputs(sample, feature_map, hd, genes)
@@ -199,7 +229,8 @@ def prepare_training(sample:Sample, # spots (raw counts), geometry, tissue mask
     target, lo, hi = minmax_scale(_dense(spots[:, genes].X))
     hd_scaled, _, _ = minmax_scale(_dense(hd[:, genes].X))
     hd_xy = np.asarray(hd.obsm['spatial'], float)
-    nbrs = nearest_expression(hd_xy, spots.obsm['spatial'], k_neighbors)
+    nbrs = (leave_spot_out_neighbours(hd_xy, _enhancement_of(spots, sample, hd_xy), spots.obsm['spatial'], k_neighbors)
+            if leave_spot_out else nearest_expression(hd_xy, spots.obsm['spatial'], k_neighbors))
     return TrainingData(feature_map, mean, std, tissue, offsets, in_disk, sample.grid.to_superpixel(spots.obsm['spatial']),
                         torch.from_numpy(target), nbrs, hd_xy, torch.from_numpy(hd_scaled), lo, hi, genes, sample.replace(spots=spots), k_neighbors)
 
@@ -576,6 +607,7 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                 out_dir:str|Path|None=None, # checkpoints (resume) and prediction.h5ad; required with several processes
                 batch_size:int|None=None, # default min(32, max(1, N/16))
                 k_neighbors:int=6, # gene tokens per window
+                leave_spot_out:bool=False, # a training spot's gene tokens exclude the vectors its own counts enter
                 embed_dim:int=256, # BCAF fusion width
                 n_heads:int=8, # attention heads
                 hidden:tuple=(512,512,512), # per-token MLP widths; (1024, 512, 512, 512) is the release's
@@ -602,7 +634,7 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
     import time
     with _torch_threads(n_threads):
         t0 = time.time()
-        data = prepare_training(sample, feature_map, hd, genes, k_neighbors)
+        data = prepare_training(sample, feature_map, hd, genes, k_neighbors, leave_spot_out)
         rank, world, local_rank, group, ours = _dist_context()
         if world > 1 and out_dir is None:
             raise InputError(f"{world} processes need a shared out_dir to exchange trained states", "out_dir", "pass out_dir=... (a folder all processes can read)")
@@ -630,6 +662,7 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
         params = dict(model=model, model_config=metas[0]['config'], n_parameters=metas[0]['n_parameters'], encoder=encoder,
                       epochs=epochs, epochs_trained=[m['epoch'] for m in metas], final_loss=[m['history']['loss'][-1] if m['history']['loss'] else float('nan') for m in metas],
                       n_states=n_states, seed=seed, lr=lr, batch_size=metas[0]['batch_size'], early_stopping=early_stopping, precision=precision,
+                      leave_spot_out=leave_spot_out,
                       n_spots=data.n_spots, device=str(dev), world_size=world, seconds=dict(train=t1 - t0, predict=t2 - t1),
                       loss_history={str(i): m['history']['loss'] for i, m in enumerate(metas)},
                       val_loss_history={str(i): m['history']['val_loss'] for i, m in enumerate(metas) if m['history']['val_loss']})
