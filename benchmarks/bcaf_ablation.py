@@ -39,6 +39,8 @@ VARIANTS = {  # name: fit_predict options; every variant is scored as trained an
     'bcaf, leave-spot-out tokens': dict(model='bcaf', fusion_dropout=0., leave_spot_out=True),
     'bcaf, leave-spot-out tokens, early stopping 20': dict(model='bcaf', fusion_dropout=0., leave_spot_out=True, early_stopping=20),
     'bcaf, leave-spot-out tokens, fusion dropout 0.75': dict(model='bcaf', fusion_dropout=0.75, leave_spot_out=True),
+    'bcaf, leave-spot-out tokens, fusion dropout 0.75, early stopping 20': dict(model='bcaf', fusion_dropout=0.75, leave_spot_out=True, early_stopping=20),
+    'bcaf, fusion dropout 0.75, early stopping 20': dict(model='bcaf', fusion_dropout=0.75, early_stopping=20),
 }
 
 def cached(folder:Path, key:str, compute)->dict:

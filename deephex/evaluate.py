@@ -22,7 +22,7 @@ from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy
 __all__ = ['METRICS', 'NORMALIZATIONS', 'superpixel_anndata', 'superpixel_rc', 'block_matrix', 'aggregate', 'bin_superpixels',
            'constant_columns', 'pearson_columns', 'spearman_columns', 'minmax_columns', 'masked_ssim',
            'gene_proportions', 'composition_columns', 'binomial_thin', 'spearman_brown', 'noise_ceiling',
-           'superpixel_metrics', 'spot_disks', 'disk_matrix', 'sum_over_spots', 'spot_consistency',
+           'noise_ceilings', 'superpixel_metrics', 'spot_disks', 'disk_matrix', 'sum_over_spots', 'spot_consistency',
            'predict_spot_broadcast', 'interpolation_weights', 'predict_interpolation', 'top_genes', 'evaluate',
            'per_gene_table', 'write_metrics', 'summary_table', 'read_prediction', 'read_truth', 'evaluate_cli',
            'predict_nearest_spot', 'predict_idw', 'heldout_spot_counts', 'score_heldout', 'spot_noise_ceiling',
@@ -90,20 +90,26 @@ def aggregate(A:sp.spmatrix, # (m, n) sparse weights: a summing, disk or interpo
               X, # (n, g) dense (any float dtype) or sparse values
               cols=None, # column indices of X to use (default all), without copying the others
               dtype=np.float64, # dtype of a dense result
-              chunk_size:int=128, # columns of a dense X converted at a time
+              chunk_size:int|None=None, # columns of a dense X converted at a time (default: about 64 MB of them)
              ): # (m, len(cols)) A @ X[:, cols]: sparse for sparse X, else a dense `dtype` array
     "`A @ X` for a large X without a full-size converted copy: a dense X is taken a few columns at a time."
     cols = np.arange(X.shape[1]) if cols is None else np.asarray(cols)
     if sp.issparse(X): return sp.csr_matrix(A @ sp.csc_matrix(X)[:, cols])
     A = sp.csr_matrix(A, dtype=dtype)
     out = np.empty((A.shape[0], len(cols)), dtype)
+    chunk_size = chunk_size or _chunk(X.shape[0])
     for b in range(0, len(cols), chunk_size): out[:, b:b+chunk_size] = A @ np.asarray(X[:, cols[b:b+chunk_size]], dtype)
     return out
 
-def _rows(W:sp.spmatrix, dens:np.ndarray, chunk_size:int=65536)->np.ndarray:
+def _chunk(n:int, budget:int=64 << 20)->int:
+    "How many float64 vectors of length `n` fit in `budget` bytes (at least one): the temporaries stay small at any size."
+    return max(1, budget//(8*max(n, 1)))
+
+def _rows(W:sp.spmatrix, dens:np.ndarray, chunk_size:int|None=None)->np.ndarray:
     "`W @ dens` for a tall sparse W and a small dense `dens`, as float32, a band of rows at a time (no full-size float64 temporary)."
     W = sp.csr_matrix(W)
     out = np.empty((W.shape[0], dens.shape[1]), np.float32)
+    chunk_size = chunk_size or _chunk(dens.shape[1])
     for b in range(0, W.shape[0], chunk_size): out[b:b+chunk_size] = W[b:b+chunk_size] @ dens
     return out
 
@@ -241,19 +247,22 @@ def composition_columns(truth:np.ndarray, # (n, g) truth over in-tissue superpix
 def binomial_thin(counts, # (n, g) integer counts, dense or sparse
                   p:float=0.5, # probability that a count goes to the first half
                   seed:int=0, # random seed
-                 )->tuple: # (first, second): same type and shape, first + second == counts
-    "Split counts into two independent halves by binomial thinning."
-    rng = np.random.default_rng(seed)
-    if sp.issparse(counts):
-        c = sp.csr_matrix(counts, dtype=np.float64)
-        d = c.data
-    else: c = d = np.asarray(counts, np.float64)
+                  first_gene:int=0, # index of column 0 among all genes (for a chunk of columns)
+                 )->tuple: # (first, second): dense arrays, or CSC for sparse counts; first + second == counts
+    "Split counts into two independent halves by binomial thinning; gene j draws from its own stream (seed, first_gene + j)."
+    sparse = sp.issparse(counts)
+    c = sp.csc_matrix(counts, dtype=np.float64) if sparse else np.asarray(counts, np.float64)
+    d = c.data if sparse else c
     if (d < 0).any() or not np.array_equal(d, np.round(d)):
         raise InputError("the noise ceiling needs non-negative integer counts", "truth",
                          "give raw UMI counts as truth, or pass ceiling=False")
-    h = rng.binomial(d.astype(np.int64), p).astype(np.float64)
-    if sp.issparse(counts):
-        first = sp.csr_matrix((h, c.indices.copy(), c.indptr.copy()), shape=c.shape)
+    h = np.empty_like(d)
+    for j in range(c.shape[1]):                        # per-gene streams: a chunk of genes thins exactly as within the whole matrix
+        rng = np.random.default_rng([seed, first_gene + j])
+        if sparse: a, b = c.indptr[j], c.indptr[j+1]; h[a:b] = rng.binomial(d[a:b].astype(np.int64), p)
+        else: h[:, j] = rng.binomial(d[:, j].astype(np.int64), p)
+    if sparse:
+        first = sp.csc_matrix((h, c.indices.copy(), c.indptr.copy()), shape=c.shape)
         return first, c - first
     return h, d - h
 
@@ -286,16 +295,39 @@ def noise_ceiling(truth, # (n, g) integer counts over in-tissue superpixels (den
                   composition:bool=False, # ceiling of the composition score instead of raw Pearson
                  )->np.ndarray: # (g,) Spearman-Brown corrected split-half correlation per gene
     "Per-gene noise ceiling: split-half correlation of binomially thinned truth, Spearman-Brown corrected."
-    h1, h2 = binomial_thin(truth, 0.5, seed)
-    return _ceiling_from_halves(h1, h2, A, composition)
+    return noise_ceilings(truth, seed, [A])[0][int(composition)]
 
-def _ceiling_from_halves(h1, h2, A=None, composition=False):
+def _ceiling_from_halves(h1, h2, A=None, composition=False, totals=None):
+    "Ceilings from the halves of some genes; `totals`: the halves' row totals over all genes (composition of a chunk)."
+    if composition:
+        t1, t2 = totals if totals is not None else (np.asarray(h1.sum(1)).ravel(), np.asarray(h2.sum(1)).ravel())
+        if A is not None: t1, t2 = A @ t1, A @ t2
     if A is not None: h1, h2 = A @ h1, A @ h2
     if composition:
-        t1, t2 = np.asarray(h1.sum(1)).ravel(), np.asarray(h2.sum(1)).ravel()
         keep = np.flatnonzero((t1 > 0) & (t2 > 0))
+        if sp.issparse(h1): h1, h2 = sp.csr_matrix(h1), sp.csr_matrix(h2)
         h1 = _row_scale(h1[keep], 1/t1[keep]); h2 = _row_scale(h2[keep], 1/t2[keep])
     return spearman_brown(_pearson_sparse(h1, h2))
+
+def noise_ceilings(truth, # (n, g) integer counts over in-tissue superpixels (dense or sparse)
+                   seed:int=0, # random seed of the thinning
+                   As=(None,), # summing matrices (`block_matrix`; None = the superpixels themselves), one per scale
+                   chunk_size:int=64, # genes thinned at a time
+                  )->list: # per scale: (ceiling (g,), composition ceiling (g,))
+    "Raw and composition noise ceilings at several scales, a chunk of genes at a time: memory stays at a few chunks, not copies of the truth."
+    T = sp.csc_matrix(truth) if sp.issparse(truth) else np.asarray(truth)        # no copy of a CSC truth: chunks convert
+    G = T.shape[1]
+    chunks = [np.arange(s, min(s + chunk_size, G)) for s in range(0, G, chunk_size)]
+    halves = lambda j: binomial_thin(T[:, j], 0.5, seed, int(j[0]))
+    t1 = sum(np.asarray(halves(j)[0].sum(1)).ravel() for j in chunks)   # first pass: row totals of the first half (composition)
+    t2 = np.asarray(T.sum(1, dtype=np.float64)).ravel() - t1
+    out = [(np.empty(G), np.empty(G)) for _ in As]
+    for j in chunks:
+        h1, h2 = halves(j)
+        for (raw, comp), A in zip(out, As):
+            raw[j] = _ceiling_from_halves(h1, h2, A)
+            comp[j] = _ceiling_from_halves(h1, h2, A, composition=True, totals=(t1, t2))
+    return out
 
 # %% ../nbs/10_evaluate.ipynb #1c6ce3fb
 class _Aligned:
@@ -328,7 +360,9 @@ class _Aligned:
         tpos = np.searchsorted(keys, _rc_key(trc))
         ok = (tpos < len(keys)) & (keys[np.minimum(tpos, len(keys)-1)] == _rc_key(trc))
         sel = sp.csr_matrix((np.ones(ok.sum()), (tpos[ok], np.flatnonzero(ok))), shape=(len(keys), truth.n_obs))
-        self.truth = (sel @ sp.csr_matrix(tX, dtype=np.float64)[:, tg.get_indexer(genes)]).tocsc()
+        sub = sp.csr_matrix(tX)[:, tg.get_indexer(genes)]           # stored as given (float32 counts are exact); chunks are float64
+        if sub.dtype not in (np.float32, np.float64): sub = sub.astype(np.float64)
+        self.truth = (sel.astype(sub.dtype) @ sub).tocsc(); sub = None
         if not np.isfinite(self.truth.data).all() or (self.truth.data < 0).any():
             raise InputError("truth holds negative or non-finite values", "truth X", "give (expected) counts")
         # prediction rows / columns
@@ -345,7 +379,7 @@ class _Aligned:
     def n(self): return len(self.rc)
 
     # chunks are Fortran-ordered: every per-gene reduction then runs over contiguous memory
-    def truth_chunk(self, j:np.ndarray)->np.ndarray: return self.truth[:, j].toarray(order='F')
+    def truth_chunk(self, j:np.ndarray)->np.ndarray: return np.asarray(self.truth[:, j].toarray(order='F'), np.float64, order='F')
     def pred_chunk(self, j:np.ndarray)->np.ndarray:
         out = np.zeros((self.n, len(j)), order='F')
         cols, rows = self.pred_cols[j], self.pred_rows[self._ok]
@@ -355,7 +389,7 @@ class _Aligned:
         out[self._ok] = sub
         if not np.isfinite(sub).all(): raise InputError("prediction holds NaN or infinite values", "prediction X", "fill or drop them before scoring")
         return out
-    def truth_totals(self): return np.asarray(self.truth.sum(1)).ravel()
+    def truth_totals(self): return np.asarray(self.truth.sum(1, dtype=np.float64)).ravel()
     def pred_totals(self, chunk:int=64):
         tot = np.zeros(self.n)
         if not sp.issparse(self.pX) and np.array_equal(np.sort(self.pred_cols), np.arange(self.pX.shape[1])):
@@ -410,8 +444,7 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
         key = ('ceiling', seed, tuple(scales), tuple(al.genes), hash(al.rc.tobytes()))
         ceil = (_cache or {}).get(key)
         if ceil is None:
-            h1, h2 = binomial_thin(al.truth.tocsr(), 0.5, seed)
-            ceil = {s.factor: (_ceiling_from_halves(h1, h2, s.A), _ceiling_from_halves(h1, h2, s.A, composition=True)) for s in levels}
+            ceil = dict(zip([s.factor for s in levels], noise_ceilings(al.truth, seed, [s.A for s in levels])))
             if _cache is not None: _cache[key] = ceil
         for s in levels: res[s.factor]['ceiling'], res[s.factor]['ceiling_composition'] = ceil[s.factor]
     for start in tqdm(range(0, G, chunk_size), desc='scoring genes', disable=not progress, leave=False):
@@ -470,7 +503,7 @@ def sum_over_spots(adata:AnnData, # superpixel AnnData (prediction or truth)
                    spots:AnnData, # spots with obsm['spatial'] (full-resolution x, y)
                    grid:SuperpixelGrid|Sample, # the superpixel grid of the sample
                    genes=None, # genes to sum (default all), without copying the others
-                   chunk_size:int=128, # genes of a dense X summed at a time (in float64)
+                   chunk_size:int|None=None, # genes of a dense X summed at a time (in float64; default about 64 MB)
                   )->AnnData: # spots x genes: sums over each disk; obs['n_superpixels'] found in the disk
     "Sum a superpixel AnnData over every spot's disk."
     D = disk_matrix(spots, grid, superpixel_rc(adata, grid=_grid_of(grid)))
@@ -653,7 +686,7 @@ def evaluate(prediction:AnnData, # superpixel prediction: obs['row'], obs['col']
     var = None
     if hvg is None and 'highly_variable_rank' not in truth.var:
         T = al.truth; n = T.shape[0]
-        var = np.asarray(T.multiply(T).sum(0)).ravel()/n - (np.asarray(T.sum(0)).ravel()/n)**2
+        var = np.asarray(T.multiply(T).sum(0, dtype=np.float64)).ravel()/n - (np.asarray(T.sum(0, dtype=np.float64)).ravel()/n)**2
     top = top_genes(truth, al.genes, n_top, hvg, var)
     out = dict(info=dict(info, in_tissue='truth superpixels' + ('' if tissue_mask is None else ' ∪ tissue mask'),
                          superpixel_um=sp_um, seed=seed, n_top=n_top, top_genes=top),
