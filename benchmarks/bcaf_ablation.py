@@ -2,7 +2,7 @@
 
 Run from the repository root (after `make setup`):
 
-    .venv/bin/python benchmarks/bcaf_ablation.py [--out runs/ablation] [--seeds 0 1] [--epochs 100] [--no-heldout]
+    .venv/bin/python benchmarks/bcaf_ablation.py [--out runs/ablation] [--seeds 0 1] [--epochs 100] [--no-heldout] [--only NAME-PART]
 
 Resumable: each variant's result is kept under OUT/results. It simulates the demo's virtual tissue (2 x 2 mm breast tumour, seed 0; kept in OUT/data), prepares it as
 `deephex run` does (300 HVGs, handcrafted features), trains every variant below with each seed, and scores the
@@ -35,12 +35,10 @@ VARIANTS = {  # name: fit_predict options; every variant is scored as trained an
     'bcaf, release training, early stopping 20': dict(model='bcaf', fusion_dropout=0., early_stopping=20),
     'bcaf, fused tokens always zero (its histology path alone)': dict(model='bcaf', fusion_dropout=0., _zero_fusion=True),
     'bcaf, fusion dropout 0.5': dict(model='bcaf', fusion_dropout=0.5),
-    'bcaf, fusion dropout 0.75': dict(model='bcaf', fusion_dropout=0.75),
+    'bcaf, fusion dropout 0.75 (deephex default)': dict(model='bcaf', fusion_dropout=0.75),
     'bcaf, leave-spot-out tokens': dict(model='bcaf', fusion_dropout=0., leave_spot_out=True),
     'bcaf, leave-spot-out tokens, early stopping 20': dict(model='bcaf', fusion_dropout=0., leave_spot_out=True, early_stopping=20),
     'bcaf, leave-spot-out tokens, fusion dropout 0.75': dict(model='bcaf', fusion_dropout=0.75, leave_spot_out=True),
-    'bcaf, leave-spot-out tokens, fusion dropout 0.75, early stopping 20': dict(model='bcaf', fusion_dropout=0.75, leave_spot_out=True, early_stopping=20),
-    'bcaf, fusion dropout 0.75, early stopping 20': dict(model='bcaf', fusion_dropout=0.75, early_stopping=20),
 }
 
 def cached(folder:Path, key:str, compute)->dict:
@@ -91,7 +89,7 @@ def main(argv=None):
     ap.add_argument('--out', default='runs/ablation'); ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     ap.add_argument('--epochs', type=int, default=100); ap.add_argument('--report', default='benchmarks')
     ap.add_argument('--no-heldout', action='store_true', help='skip the HER2ST held-out part')
-    ap.add_argument('--only', help='train only the variants whose name contains this (results cached, no report written)')
+    ap.add_argument('--only', help='only the variants whose name contains this; the report goes to bcaf_ablation-<ONLY>.json/.md')
     a = ap.parse_args(argv)
     variants = {k: v for k, v in VARIANTS.items() if not a.only or a.only in k}
     out = Path(a.out)
@@ -121,14 +119,14 @@ def main(argv=None):
                                                                'pearson 32um', 'pearson 32um +cal', 'epochs', 'seconds')}))
     import pandas as pd
     held, held_info = ({}, None) if a.no_heldout or not default_legacy_st() else heldout_ablation(out, a.epochs, default_legacy_st(), variants)
-    if a.only: return
     cmd = 'python benchmarks/bcaf_ablation.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
     res = dict(command=cmd, created=time.strftime('%Y-%m-%dT%H:%M:%S'), git=git_commit('.'), machine=machine_info(), epochs=a.epochs,
                seeds=a.seeds, sample=dict(n_spots=sample.spots.n_obs, n_superpixels=int(sample.tissue_mask.sum()), n_genes=sample.spots.n_vars),
                results=raw, heldout=held, heldout_sample=held_info)
     rep = Path(a.report); rep.mkdir(parents=True, exist_ok=True)
-    (rep/'bcaf_ablation.json').write_text(json.dumps(res, indent=1))
-    (rep/'bcaf_ablation.md').write_text('\n'.join([
+    stem = 'bcaf_ablation' + (f"-{a.only.replace(' ', '-').replace(',', '')}" if a.only else '')
+    (rep/f'{stem}.json').write_text(json.dumps(res, indent=1))
+    (rep/f'{stem}.md').write_text('\n'.join([
         '# BCAF training ablation', '', f"Command: `{cmd}`  ", f"Commit: {res['git'].get('commit', 'unknown')}; {res['created']}  ",
         f"Virtual breast tumour 2 x 2 mm (seed 0): {sample.spots.n_obs} pseudo-spots, {int(sample.tissue_mask.sum())} superpixels, "
         f"{sample.spots.n_vars} genes, handcrafted features, {a.epochs} epochs; mean over seeds {a.seeds} of the mean per-gene score.", '',
@@ -137,6 +135,6 @@ def main(argv=None):
         f"{held_info['n_heldout']} of {held_info['n_spots']} spots held out (checkerboard), {held_info['n_genes']} genes, handcrafted features, "
         f"{a.epochs} epochs, seed 0: mean per-gene Pearson across held-out spots, as trained and calibrated to the training spots.", '',
         _md(pd.DataFrame([dict(variant=k, **v) for k, v in held.items()])), ''] if held else [])))
-    print((rep/'bcaf_ablation.md').read_text())
+    print((rep/f'{stem}.md').read_text())
 
 if __name__ == '__main__': main()
