@@ -324,9 +324,9 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
             write_prediction(pred, out/'prediction.h5ad')
             log.finish('predict', k_model, n_superpixels=pred.n_obs, epochs_trained=np.asarray(pred.uns['deephex']['epochs_trained']).tolist(),
                        seconds=pred.uns['deephex'].get('seconds'))
-    result = dict(out=str(out), prediction=str(out/'prediction.h5ad'), sample=repr(sample))
-    pred = fm = feature_map = hd = None   # written: scoring reads X back and drops it before the baselines; figures read a few genes
     pred_path = out/'prediction.h5ad'
+    result = dict(out=str(out), prediction=str(pred_path), sample=repr(sample))
+    pred = fm = feature_map = hd = None   # written: scoring reads X back and drops it before the baselines; figures read a few genes
     # 5. evaluation against the truth (high-resolution inputs)
     if sample.truth is not None:
         with stage('evaluate'):
