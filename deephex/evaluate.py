@@ -17,6 +17,7 @@ from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
 from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy
+from .pseudo_visium import disk_membership
 
 # %% auto #0
 __all__ = ['METRICS', 'NORMALIZATIONS', 'superpixel_anndata', 'superpixel_rc', 'block_matrix', 'aggregate', 'bin_superpixels',
@@ -492,12 +493,10 @@ def disk_matrix(spots, # AnnData with obsm['spatial'], or (n, 2) full-resolution
                 grid:SuperpixelGrid|Sample, # the superpixel grid of the sample
                 rc:np.ndarray, # (m, 2) superpixels of the prediction
                )->sp.csr_matrix: # (n_spots, m) 0/1: superpixel j lies in spot i's disk
-    "Sparse spot x superpixel membership of a set of superpixels in the spot disks."
-    si, drc = spot_disks(spots, grid)
-    j = _lookup(_rc_key(rc), _rc_key(drc))
-    ok = j >= 0
-    n = len(spots) if not isinstance(spots, AnnData) else spots.n_obs
-    return sp.csr_matrix((np.ones(ok.sum()), (si[ok], j[ok])), shape=(n, len(rc)))
+    "Sparse spot x superpixel membership of a set of superpixels in the spot disks: `disk_membership` at the spots' own superpixels."
+    g = _grid_of(grid)
+    xy = check_xy(spots.obsm['spatial'] if isinstance(spots, AnnData) else spots, "spots obsm['spatial']")
+    return disk_membership(g.to_superpixel(xy), rc, g.geometry.disk_offsets())
 
 def sum_over_spots(adata:AnnData, # superpixel AnnData (prediction or truth)
                    spots:AnnData, # spots with obsm['spatial'] (full-resolution x, y)

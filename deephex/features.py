@@ -28,7 +28,7 @@ _log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['TOKEN_KEYS', 'UNI_HUB_ID', 'UNI_ARCH', 'UNI_KWARGS', 'SYNTHETIC_DOMAINS', 'SYNTHETIC_STYLES', 'OD_LUT',
            'HED_FROM_RGB', 'LUMINANCE', 'BASE_CHANNELS', 'CACHE_FORMAT', 'PRECISIONS', 'strip_config_token',
-           'TileEncoder', 'state_digest', 'load_checkpoint', 'load_weights', 'hub_error', 'create_timm_model',
+           'TileEncoder', 'state_digest', 'read_state_dict', 'load_weights', 'hub_error', 'create_timm_model',
            'uni_architecture', 'hub_model', 'read_window', 'block_mean', 'block_max', 'synthetic_domains',
            'synthetic_he', 'hed_from_uint8', 'superpixel_descriptors', 'multiscale_features', 'HandcraftedEncoder',
            'encoder_slug', 'load_encoder', 'TileLayout', 'FeatureMap', 'image_identity', 'mask_digest', 'FeatureCache',
@@ -119,7 +119,7 @@ def state_digest(model:torch.nn.Module)->str:
     return h.hexdigest()
 
 # %% ../nbs/05_features.ipynb #130eb17e
-def load_checkpoint(path:str|Path, # .bin / .pth / .pt (torch, weights only) or .safetensors
+def read_state_dict(path:str|Path, # .bin / .pth / .pt (torch, weights only) or .safetensors
                    )->dict: # name -> tensor
     "A state dict from a local checkpoint, unwrapped from 'state_dict'/'model' and 'module.' prefixes; never unpickles code."
     p = Path(path).expanduser()
@@ -142,7 +142,7 @@ def load_weights(model:torch.nn.Module, # architecture (may live on the meta dev
                  path:str|Path, # local checkpoint
                 )->torch.nn.Module: # the model with the checkpoint's weights, float32, on the CPU
     "Load a local checkpoint into `model`; a checkpoint that does not fit is an `InputError`."
-    sd = load_checkpoint(path)
+    sd = read_state_dict(path)
     own = model.state_dict()
     if getattr(model, 'num_classes', 1) == 0: sd = {k:v for k,v in sd.items() if not k.startswith('head.') or k in own}
     missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))

@@ -28,7 +28,8 @@ from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict
 
 # %% auto #0
 __all__ = ['INPUT_FORMATS', 'RunConfig', 'config_from_dict', 'load_config', 'save_sample', 'load_sample', 'RunLog',
-           'prepare_sample', 'evaluate_run', 'plot_maps', 'run', 'metrics_markdown', 'draw_figures', 'demo']
+           'prepare_sample', 'evaluate_run', 'plot_maps', 'run', 'metrics_markdown', 'marker_genes', 'draw_figures',
+           'demo']
 
 # %% ../nbs/11_pipeline.ipynb #284430d2
 INPUT_FORMATS = ('visium_hd', 'visium', 'xenium', 'legacy_st', 'istar', 'anndata')
@@ -359,7 +360,10 @@ def _has_tabulate()->bool:
     except ImportError: return False
 
 # %% ../nbs/11_pipeline.ipynb #b9f973c7
-def _marker_genes(pred:AnnData, truth:AnnData|None, n:int=4)->list:
+def marker_genes(pred:AnnData, # superpixel prediction
+                 truth:AnnData|None, # superpixel truth, when there is one (preferred: the genes are chosen on it)
+                 n:int=4, # how many genes
+                )->list: # gene names, most structured first
     "Genes worth showing: well-expressed genes with the most spatial structure at 32 µm in the truth (else the prediction)."
     ref = bin_superpixels(truth, 4) if truth is not None else pred
     genes = [g for g in ref.var_names if g in pred.var_names]
@@ -373,7 +377,7 @@ def draw_figures(out:str|Path, sample:Sample, pred:AnnData)->list:
     "Prediction maps (beside truth and the interpolation baseline when there is a truth) and the training curve."
     import matplotlib; import matplotlib.pyplot as plt
     fig_dir = Path(out)/'figures'; fig_dir.mkdir(parents=True, exist_ok=True)
-    genes = _marker_genes(pred, sample.truth)
+    genes = marker_genes(pred, sample.truth)
     maps = {}
     if sample.truth is not None:
         maps['truth'] = sample.truth
