@@ -192,6 +192,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'deephex.evaluate._idw_features': ('evaluate.html#_idw_features', 'deephex/evaluate.py'),
                                   'deephex.evaluate._json_ready': ('evaluate.html#_json_ready', 'deephex/evaluate.py'),
                                   'deephex.evaluate._lookup': ('evaluate.html#_lookup', 'deephex/evaluate.py'),
+                                  'deephex.evaluate._n_jobs': ('evaluate.html#_n_jobs', 'deephex/evaluate.py'),
                                   'deephex.evaluate._pearson_sparse': ('evaluate.html#_pearson_sparse', 'deephex/evaluate.py'),
                                   'deephex.evaluate._ranks_at': ('evaluate.html#_ranks_at', 'deephex/evaluate.py'),
                                   'deephex.evaluate._rc_key': ('evaluate.html#_rc_key', 'deephex/evaluate.py'),

@@ -4,7 +4,8 @@
 
 # %% ../nbs/10_evaluate.ipynb #1fd6ea5b
 from __future__ import annotations
-import json, math
+import json, math, os
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -310,24 +311,34 @@ def _ceiling_from_halves(h1, h2, A=None, composition=False, totals=None):
         h1 = _row_scale(h1[keep], 1/t1[keep]); h2 = _row_scale(h2[keep], 1/t2[keep])
     return spearman_brown(_pearson_sparse(h1, h2))
 
+def _n_jobs(n_jobs:int|None=None)->int:
+    "Threads to use: `n_jobs`, else the CPU cores this process may run on (at most 4: memory grows with each)."
+    if n_jobs is not None:
+        if int(n_jobs) < 1: raise InputError(f"n_jobs must be at least 1, got {n_jobs}", "n_jobs")
+        return int(n_jobs)
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)))
+
 def noise_ceilings(truth, # (n, g) integer counts over in-tissue superpixels (dense or sparse)
                    seed:int=0, # random seed of the thinning
                    As=(None,), # summing matrices (`block_matrix`; None = the superpixels themselves), one per scale
                    chunk_size:int=64, # genes thinned at a time
+                   n_jobs:int|None=None, # threads thinning chunks at once (default: the usable cores, at most 4)
                   )->list: # per scale: (ceiling (g,), composition ceiling (g,))
     "Raw and composition noise ceilings at several scales, a chunk of genes at a time: memory stays at a few chunks, not copies of the truth."
     T = sp.csc_matrix(truth) if sp.issparse(truth) else np.asarray(truth)        # no copy of a CSC truth: chunks convert
     G = T.shape[1]
     chunks = [np.arange(s, min(s + chunk_size, G)) for s in range(0, G, chunk_size)]
     halves = lambda j: binomial_thin(T[:, j], 0.5, seed, int(j[0]))
-    t1 = sum(np.asarray(halves(j)[0].sum(1)).ravel() for j in chunks)   # first pass: row totals of the first half (composition)
-    t2 = np.asarray(T.sum(1, dtype=np.float64)).ravel() - t1
     out = [(np.empty(G), np.empty(G)) for _ in As]
-    for j in chunks:
+    def ceilings(j):                                 # writes only out[...][j]
         h1, h2 = halves(j)
         for (raw, comp), A in zip(out, As):
             raw[j] = _ceiling_from_halves(h1, h2, A)
             comp[j] = _ceiling_from_halves(h1, h2, A, composition=True, totals=(t1, t2))
+    with ThreadPoolExecutor(_n_jobs(n_jobs)) as pool:
+        t1 = sum(pool.map(lambda j: np.asarray(halves(j)[0].sum(1)).ravel(), chunks))   # first pass: row totals of the first half (integers: any order is exact)
+        t2 = np.asarray(T.sum(1, dtype=np.float64)).ravel() - t1
+        list(pool.map(ceilings, chunks))
     return out
 
 # %% ../nbs/10_evaluate.ipynb #1c6ce3fb
@@ -431,6 +442,7 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
                        chunk_size:int=8, # genes densified at a time
                        superpixel_um:float=8., # superpixel edge in µm, for the scale labels
                        progress:bool=True, # show a tqdm progress bar
+                       n_jobs:int|None=None, # threads scoring chunks of genes at once (default: the usable CPU cores, at most 4)
                        _aligned:_Aligned|None=None,
                        _cache:dict|None=None, # truth-only results (the ceiling) shared by calls that score against the same truth
                       )->dict: # {scale label: per-gene DataFrame}, plus '_info': alignment counts
@@ -448,8 +460,7 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
             ceil = dict(zip([s.factor for s in levels], noise_ceilings(al.truth, seed, [s.A for s in levels])))
             if _cache is not None: _cache[key] = ceil
         for s in levels: res[s.factor]['ceiling'], res[s.factor]['ceiling_composition'] = ceil[s.factor]
-    for start in tqdm(range(0, G, chunk_size), desc='scoring genes', disable=not progress, leave=False):
-        j = np.arange(start, min(start + chunk_size, G))
+    def score(j):                                    # one chunk of genes: writes only res[...][j]
         T0, P0 = al.truth_chunk(j), al.pred_chunk(j)
         for s in levels:
             T, P, r = s.sum(T0), s.sum(P0), res[s.factor]
@@ -461,6 +472,10 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
             r['rmse'][j] = np.sqrt(np.square(Ts - Ps).mean(0, dtype=np.float64))
             if ssim: r['ssim'][j] = masked_ssim(s.image(Ts), s.image(Ps), s.mask)
             for m in METRICS: r[m][j] = np.where(cT, np.nan, r[m][j])
+    chunks = [np.arange(s, min(s + chunk_size, G)) for s in range(0, G, chunk_size)]
+    with ThreadPoolExecutor(_n_jobs(n_jobs)) as pool:  # numpy sorts, ufuncs and ndimage filters release the GIL
+        for f in tqdm(as_completed([pool.submit(score, j) for j in chunks]), total=len(chunks), desc='scoring genes', disable=not progress, leave=False):
+            f.result()
     out = {}
     for s in levels:
         df = pd.DataFrame(res[s.factor], index=al.genes)
@@ -668,6 +683,7 @@ def evaluate(prediction:AnnData, # superpixel prediction: obs['row'], obs['col']
              seed:int=0, # seed of the binomial thinning
              chunk_size:int=8, # genes densified at a time
              progress:bool=True, # tqdm progress bar
+             n_jobs:int|None=None, # threads scoring chunks of genes (default: the usable cores, at most 4)
              _cache:dict|None=None, # shared truth-only results, for several predictions scored against one truth
             )->dict: # JSON-ready metrics (see above)
     "Score a superpixel prediction against truth: every metric, every scale, ceiling and spot consistency."
@@ -680,7 +696,7 @@ def evaluate(prediction:AnnData, # superpixel prediction: obs['row'], obs['col']
     sp_um = g.geometry.superpixel_um if g is not None else Geometry().superpixel_um
     al = _Aligned(prediction, truth, tissue_mask, genes, g)
     per = superpixel_metrics(prediction, truth, scales=scales, spearman=spearman, ssim=ssim, ceiling=ceiling, seed=seed,
-                             chunk_size=chunk_size, superpixel_um=sp_um, progress=progress, _aligned=al, _cache=_cache)
+                             chunk_size=chunk_size, superpixel_um=sp_um, progress=progress, n_jobs=n_jobs, _aligned=al, _cache=_cache)
     info = per.pop('_info')
     var = None
     if hvg is None and 'highly_variable_rank' not in truth.var:
