@@ -457,7 +457,7 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
         key = ('ceiling', seed, tuple(scales), tuple(al.genes), hash(al.rc.tobytes()))
         ceil = (_cache or {}).get(key)
         if ceil is None:
-            ceil = dict(zip([s.factor for s in levels], noise_ceilings(al.truth, seed, [s.A for s in levels])))
+            ceil = dict(zip([s.factor for s in levels], noise_ceilings(al.truth, seed, [s.A for s in levels], n_jobs=n_jobs)))
             if _cache is not None: _cache[key] = ceil
         for s in levels: res[s.factor]['ceiling'], res[s.factor]['ceiling_composition'] = ceil[s.factor]
     def score(j):                                    # one chunk of genes: writes only res[...][j]
