@@ -187,6 +187,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'deephex.evaluate._Scale.sum': ('evaluate.html#_scale.sum', 'deephex/evaluate.py'),
                                   'deephex.evaluate._ceiling_from_halves': ('evaluate.html#_ceiling_from_halves', 'deephex/evaluate.py'),
                                   'deephex.evaluate._chunk': ('evaluate.html#_chunk', 'deephex/evaluate.py'),
+                                  'deephex.evaluate._for_gene_chunks': ('evaluate.html#_for_gene_chunks', 'deephex/evaluate.py'),
                                   'deephex.evaluate._grid_of': ('evaluate.html#_grid_of', 'deephex/evaluate.py'),
                                   'deephex.evaluate._heldout_mask': ('evaluate.html#_heldout_mask', 'deephex/evaluate.py'),
                                   'deephex.evaluate._idw_features': ('evaluate.html#_idw_features', 'deephex/evaluate.py'),

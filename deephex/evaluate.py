@@ -318,6 +318,15 @@ def _n_jobs(n_jobs:int|None=None)->int:
         return int(n_jobs)
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)))
 
+def _for_gene_chunks(fn, # called with each chunk: an array of gene indices
+                     n_genes:int, chunk_size:int, n_jobs:int|None=None, progress:bool=False, desc:str|None=None)->list:
+    "`fn(j)` for every chunk `j` of `chunk_size` consecutive genes, in `_n_jobs(n_jobs)` threads; the results in chunk order."
+    chunks = [np.arange(s, min(s + chunk_size, n_genes)) for s in range(0, n_genes, chunk_size)]
+    with ThreadPoolExecutor(_n_jobs(n_jobs)) as pool:   # numpy sorts, ufuncs and ndimage filters release the GIL
+        futures = [pool.submit(fn, j) for j in chunks]
+        for f in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not progress, leave=False): f.result()
+    return [f.result() for f in futures]
+
 def noise_ceilings(truth, # (n, g) integer counts over in-tissue superpixels (dense or sparse)
                    seed:int=0, # random seed of the thinning
                    As=(None,), # summing matrices (`block_matrix`; None = the superpixels themselves), one per scale
@@ -327,18 +336,17 @@ def noise_ceilings(truth, # (n, g) integer counts over in-tissue superpixels (de
     "Raw and composition noise ceilings at several scales, a chunk of genes at a time: memory stays at a few chunks, not copies of the truth."
     T = sp.csc_matrix(truth) if sp.issparse(truth) else np.asarray(truth)        # no copy of a CSC truth: chunks convert
     G = T.shape[1]
-    chunks = [np.arange(s, min(s + chunk_size, G)) for s in range(0, G, chunk_size)]
     halves = lambda j: binomial_thin(T[:, j], 0.5, seed, int(j[0]))
+    first_totals = lambda j: np.asarray(halves(j)[0].sum(1)).ravel()
+    t1 = sum(_for_gene_chunks(first_totals, G, chunk_size, n_jobs))   # first pass: row totals of the first half (integers: any order is exact)
+    t2 = np.asarray(T.sum(1, dtype=np.float64)).ravel() - t1
     out = [(np.empty(G), np.empty(G)) for _ in As]
     def ceilings(j):                                 # writes only out[...][j]
         h1, h2 = halves(j)
         for (raw, comp), A in zip(out, As):
             raw[j] = _ceiling_from_halves(h1, h2, A)
             comp[j] = _ceiling_from_halves(h1, h2, A, composition=True, totals=(t1, t2))
-    with ThreadPoolExecutor(_n_jobs(n_jobs)) as pool:
-        t1 = sum(pool.map(lambda j: np.asarray(halves(j)[0].sum(1)).ravel(), chunks))   # first pass: row totals of the first half (integers: any order is exact)
-        t2 = np.asarray(T.sum(1, dtype=np.float64)).ravel() - t1
-        list(pool.map(ceilings, chunks))
+    _for_gene_chunks(ceilings, G, chunk_size, n_jobs)
     return out
 
 # %% ../nbs/10_evaluate.ipynb #1c6ce3fb
@@ -472,10 +480,7 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
             r['rmse'][j] = np.sqrt(np.square(Ts - Ps).mean(0, dtype=np.float64))
             if ssim: r['ssim'][j] = masked_ssim(s.image(Ts), s.image(Ps), s.mask)
             for m in METRICS: r[m][j] = np.where(cT, np.nan, r[m][j])
-    chunks = [np.arange(s, min(s + chunk_size, G)) for s in range(0, G, chunk_size)]
-    with ThreadPoolExecutor(_n_jobs(n_jobs)) as pool:  # numpy sorts, ufuncs and ndimage filters release the GIL
-        for f in tqdm(as_completed([pool.submit(score, j) for j in chunks]), total=len(chunks), desc='scoring genes', disable=not progress, leave=False):
-            f.result()
+    _for_gene_chunks(score, G, chunk_size, n_jobs, progress, 'scoring genes')
     out = {}
     for s in levels:
         df = pd.DataFrame(res[s.factor], index=al.genes)
