@@ -20,7 +20,8 @@ from .evaluate import (evaluate, heldout_spot_counts, predict_idw, predict_inter
                               predict_spot_broadcast, score_heldout, spot_disks, spot_features, spot_noise_ceiling, summary_table)
 from .enhance import enhance_spots
 from .features import encoder_slug, extract_features
-from .pipeline import RunConfig, load_sample, prepare_sample, save_sample
+from .pipeline import load_sample, prepare_sample, save_sample
+from .settings import ReadSettings, TrainSettings
 from .pseudo_visium import holdout_split, select_genes
 from .train import fit_predict
 from .calibrate import calibrate_to_spots
@@ -58,13 +59,8 @@ class BenchmarkPlan:
     n_genes:int=300 # HVGs modelled and scored on virtual tissues
     heldout_genes:int=250 # HVGs on legacy ST (METHOD §6)
     heldout_fraction:float=0.25 # share of legacy ST spots held out (checkerboard)
-    epochs:int=400 # training epochs (the release's)
-    early_stopping:int|None=20 # patience on a 10 % validation split
-    n_states:int=1 # ensemble states
-    seed:int=0 # training seed
-    precision:str='fp32' # training precision
-    lr:float=RunConfig.lr # Adam learning rate (as `deephex run`)
-    fusion_dropout:float=RunConfig.fusion_dropout # BCAF fusion dropout (as `deephex run`)
+    heldout_seed:int=0 # chooses the checkerboard class held out
+    train:TrainSettings=TrainSettings() # training settings of every learned method (its `model` is set per method)
     calibrate:bool=True # also score each learned method after spot calibration (`deephex.calibrate`), as '<method>+cal'
     def key(self)->dict: return _jsonable(asdict(self))
 
@@ -77,11 +73,11 @@ def default_legacy_st()->str|None:
     return None
 
 FULL = BenchmarkPlan(virtual=tuple(VirtualTissue(t, s) for t in ('breast_tumour', 'lymph_node') for s in (0, 1)),
-                     legacy_st='auto', encoders=('handcrafted', RANDOM_VIT), epochs=100, early_stopping=None)
+                     legacy_st='auto', encoders=('handcrafted', RANDOM_VIT), train=TrainSettings(epochs=100))
 QUICK = BenchmarkPlan(virtual=(VirtualTissue('breast_tumour', 0, (1., 1.)),), legacy_st='auto', encoders=('handcrafted',),
-                      n_genes=100, heldout_genes=100, epochs=40, early_stopping=None)
+                      n_genes=100, heldout_genes=100, train=TrainSettings(epochs=40))
 TINY = BenchmarkPlan(virtual=(VirtualTissue('breast_tumour', 3, (0.6, 0.6)),), encoders=('handcrafted',), n_genes=40,
-                     epochs=8, early_stopping=None)   # seconds: notebooks and tests
+                     train=TrainSettings(epochs=8))   # seconds: notebooks and tests
 PLANS = dict(full=FULL, quick=QUICK, tiny=TINY)
 
 def _jsonable(o):
@@ -119,7 +115,7 @@ def prepare_virtual(vt:VirtualTissue, # the section
     if (prepared/'sample.json').is_file(): return load_sample(prepared)
     if not (raw/'truth'/'simulation.json').is_file():
         simulate_tissue(raw, size_mm=tuple(vt.size_mm), seed=vt.seed, tissue=vt.tissue, progress=progress)
-    s = prepare_sample(RunConfig(input_format='visium_hd', input_path=str(raw), n_genes=n_genes))
+    s = prepare_sample(ReadSettings(input_format='visium_hd', input_path=str(raw), n_genes=n_genes))
     save_sample(s, prepared)
     return load_sample(prepared)
 
@@ -141,8 +137,7 @@ def prepare_legacy_st(path:str|Path, # a HER2ST-layout folder
 def _fit(method:str, sample:Sample, feature_map:np.ndarray, plan:BenchmarkPlan, device:str, work:Path|None, progress:bool, region=None)->AnnData:
     if method not in LEARNED: raise InputError(f"unknown learned method {method!r}", "method", f"use one of {sorted(LEARNED)}")
     hd = enhance_spots(sample.spots, sample.geometry, sample.um_per_px)
-    return fit_predict(sample, feature_map, hd, epochs=plan.epochs, early_stopping=plan.early_stopping, n_states=plan.n_states,
-                       seed=plan.seed, precision=plan.precision, lr=plan.lr, fusion_dropout=plan.fusion_dropout, device=device, out_dir=work, write=False, progress=progress,
+    return fit_predict(sample, feature_map, hd, plan.train, device=device, out_dir=work, write=False, progress=progress,
                        region=region, **LEARNED[method])
 
 def predict_virtual(method:str, # one of VIRTUAL_METHODS
@@ -259,7 +254,7 @@ def _virtual_dataset(vt:VirtualTissue, plan:BenchmarkPlan, out:Path, device:str,
     return res
 
 def _heldout_dataset(path:str, plan:BenchmarkPlan, out:Path, device:str, progress:bool)->dict:
-    sample, held = prepare_legacy_st(path, plan.heldout_genes, plan.heldout_fraction, plan.seed)
+    sample, held = prepare_legacy_st(path, plan.heldout_genes, plan.heldout_fraction, plan.heldout_seed)
     name = f"legacy_st-{sample.name}"
     truth = sample.spots[held]
     ceiling = spot_noise_ceiling(truth)
@@ -273,7 +268,7 @@ def _heldout_dataset(path:str, plan:BenchmarkPlan, out:Path, device:str, progres
         return compute
     for method in plan.heldout_methods:
         if method in ('nearest', 'idw'):
-            res['methods'][method] = _cell(method_dir(out, name, method), dict(method=method, n_genes=plan.heldout_genes, fraction=plan.heldout_fraction, seed=plan.seed),
+            res['methods'][method] = _cell(method_dir(out, name, method), dict(method=method, n_genes=plan.heldout_genes, fraction=plan.heldout_fraction, seed=plan.heldout_seed),
                                            score(method, None), progress)
     for enc in plan.encoders:
         if not any(m not in ('nearest', 'idw') for m in plan.heldout_methods): break
@@ -439,7 +434,7 @@ def scaling_point(area_mm2:float, # tissue area (a square section of this area)
         sim = dict(seconds=round(r['seconds'], 1), peak_rss_gb=round(r['peak_rss_gb'], 2))
     cmd = [sys.executable, '-m', 'deephex.cli', 'run', '--input', f"visium_hd:{data}", '--out', str(run_dir), '--genes', str(n_genes),
            '--epochs', str(epochs), '--precision', precision, '--device', device, '--quiet', *map(str, extra_args)]
-    if early_stopping: cmd += ['--early-stopping', str(early_stopping)]
+    if early_stopping is not None: cmd += ['--early-stopping', str(early_stopping)]   # 0 = off
     if run_dir.exists(): shutil.rmtree(run_dir)           # a measurement starts from scratch (a rerun of `deephex run` would skip finished steps)
     run_dir.mkdir(parents=True)
     child = _run_child(cmd, run_dir/'run.log')

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import __version__
 from .core import InputError
+from .settings import FeatureSettings, add_setting_options, settings_from_args
 
 # %% auto #0
 __all__ = ['parser', 'main']
@@ -21,20 +22,19 @@ def _cmd_simulate_tissue(a):
 
 def _cmd_features(a):
     from deephex.features import features_cli
-    path = features_cli(a.input, a.out, encoder=a.encoder, weights=a.weights, device=a.device, batch_size=a.batch_size,
-                        overlap=a.overlap, precision=a.precision)
+    fs = FeatureSettings().replace(**settings_from_args(a, ('features',)))
+    path = features_cli(a.input, a.out, encoder=fs.encoder, weights=fs.weights, device=a.device, batch_size=fs.feature_batch_size,
+                        overlap=fs.overlap, precision=fs.feature_precision)
     print(f"feature map in {path}")
 
 def _run_overrides(a)->dict:
-    kw = dict(out=a.out, encoder=a.encoder, weights=a.weights, epochs=a.epochs, n_states=a.n_states, n_genes=a.genes,
-              device=a.device, model=a.model, seed=a.seed, lattice=a.lattice, early_stopping=a.early_stopping, precision=a.precision,
-              lr=a.lr, fusion_dropout=a.fusion_dropout, calibrate=a.calibrate)
+    "The flat settings given on the command line (`--input FORMAT:PATH` split into format and path)."
+    kw = settings_from_args(a)
     if a.input:
         fmt, sep, path = a.input.partition(':')
         if not sep: raise InputError(f"--input must be FORMAT:PATH, got {a.input!r}", "--input", "e.g. --input visium_hd:/data/sample")
         kw.update(input_format=fmt, input_path=path)
-    if a.image: kw['image'] = a.image
-    return {k:v for k,v in kw.items() if v is not None}
+    return kw
 
 def _print_result(res:dict):
     if not res: return
@@ -62,7 +62,7 @@ def _cmd_benchmark(a):
     report = Path(a.report or a.out)
     if a.scaling:
         kw = {k: v for k, v in dict(n_genes=a.genes, epochs=a.epochs, precision=a.precision).items() if v is not None}
-        if a.early_stopping is not None: kw['early_stopping'] = a.early_stopping or None
+        if a.early_stopping is not None: kw['early_stopping'] = a.early_stopping   # 0 = off
         res = scaling(a.out, tuple(a.areas or SCALING_AREAS_MM2), report=a.report, command=cmd, device=a.device or 'auto', progress=not a.quiet, **kw)
         print(f"scaling over {len(res['points'])} areas: {report/'scaling.md'}, {report/'scaling.json'}")
         return
@@ -79,21 +79,8 @@ def _cmd_analyse(a):
 
 # %% ../nbs/20_cli.ipynb #c05caf58
 def _add_run_options(p):
-    p.add_argument('--out', help="output folder")
-    p.add_argument('--encoder', help="histology encoder: handcrafted (default), uni, timm:<name>, hf-hub:<org>/<name>")
-    p.add_argument('--weights', help="local encoder weights (.bin / .safetensors)")
-    p.add_argument('--epochs', type=int, help="training epochs per state (default 400)")
-    p.add_argument('--n-states', type=int, help="ensemble size (default 1)")
-    p.add_argument('--genes', type=int, help="number of highly variable genes (default 1000)")
-    p.add_argument('--device', help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument('--model', choices=['bcaf', 'istar'], help="bcaf (DeepHEx, default) or istar (histology-only baseline)")
-    p.add_argument('--early-stopping', type=int, metavar='PATIENCE', help="stop when a 10 %% validation split has not improved for PATIENCE epochs (default: train all epochs)")
-    p.add_argument('--precision', choices=['fp32', 'bf16'], help="training precision (default fp32)")
-    p.add_argument('--lr', type=float, help="Adam learning rate (default 1e-4, the release's)")
-    p.add_argument('--fusion-dropout', type=float, metavar='P', help="BCAF training: probability of zeroing a window's fused tokens (default 0.75; 0 = the release)")
-    p.add_argument('--calibrate', action=argparse.BooleanOptionalAction, default=None, help="rescale the prediction to reproduce the measured spots (default on)")
-    p.add_argument('--seed', type=int, help="random seed (default 0)")
-    p.add_argument('--lattice', choices=['hex', 'release', 'square'], help="pseudo-spot lattice for high-resolution inputs (default hex)")
+    "Every setting of `deephex.settings` as an option (generated from the dataclass fields), and --quiet."
+    add_setting_options(p)
     p.add_argument('--quiet', action='store_true', help="no progress bars")
 
 def parser()->argparse.ArgumentParser:
@@ -113,17 +100,13 @@ def parser()->argparse.ArgumentParser:
     s = sub.add_parser('features', help="histology features on the superpixel grid (cached, resumable)")
     s.add_argument('--input', required=True, help="FORMAT:PATH, e.g. visium_hd:/data/sample")
     s.add_argument('--out', required=True, help="output folder (map in OUT/features/ENCODER/)")
-    s.add_argument('--encoder', default='handcrafted', help="handcrafted (default), uni, timm:<name>, hf-hub:<org>/<name>")
-    s.add_argument('--weights', help="local encoder weights (.bin / .safetensors)")
-    s.add_argument('--device', default='auto'); s.add_argument('--batch-size', type=int, default=16)
-    s.add_argument('--overlap', type=int, default=0, help="superpixels of context around each tile (default 0)")
-    s.add_argument('--precision', default='auto', choices=['auto', 'fp32', 'bf16', 'fp16'])
+    s.add_argument('--device', default='auto', help="auto (default), cpu, cuda, cuda:N")
+    add_setting_options(s, ('features',))
     s.set_defaults(func=_cmd_features)
 
     s = sub.add_parser('run', help="the whole pipeline from a config file or an input")
     s.add_argument('--config', help="YAML config (the original DeepHEx layout or deephex's)")
     s.add_argument('--input', help="FORMAT:PATH; FORMAT one of visium_hd, visium, xenium, legacy_st, istar, anndata")
-    s.add_argument('--image', help="full-resolution H&E image, if the reader cannot find it")
     _add_run_options(s)
     s.set_defaults(func=_cmd_run)
 

@@ -4,6 +4,7 @@
 
 # %% ../nbs/07_model.ipynb #2a514083
 from __future__ import annotations
+import inspect
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from .core import InputError
 
 # %% auto #0
-__all__ = ['MODELS', 'GeneHead', 'token_mlp', 'BCAF', 'ISTarMLP', 'make_model', 'count_parameters']
+__all__ = ['MODELS', 'GeneHead', 'token_mlp', 'BCAF', 'ISTarMLP', 'model_options', 'make_model', 'count_parameters']
 
 # %% ../nbs/07_model.ipynb #3e7ecf3d
 class GeneHead(nn.Module):
@@ -127,15 +128,25 @@ class ISTarMLP(nn.Module):
 # %% ../nbs/07_model.ipynb #f70b0308
 MODELS = {'bcaf': BCAF, 'istar': ISTarMLP}
 
+def model_options(kind:str, # a key of MODELS
+                  settings, # a `deephex.settings.TrainSettings` (or any object with the option attributes)
+                 )->dict:
+    "The options of model `kind` read from `settings`: every constructor parameter that `settings` has a field for."
+    params = inspect.signature(MODELS[kind]).parameters
+    return {n: getattr(settings, n) for n, p in params.items()
+            if n not in ('n_features', 'n_genes') and p.kind is p.POSITIONAL_OR_KEYWORD and hasattr(settings, n)}
+
 def make_model(kind:str, # 'bcaf' or 'istar'
                n_features:int, # histology channels
                n_genes:int, # genes
-               **kw, # model options (embed_dim, n_heads, hidden, dropout, ...)
+               settings=None, # `TrainSettings`: the model's options are read from it by name
+               **kw, # model options (embed_dim, n_heads, hidden, dropout, ...); they win over `settings`
               )->nn.Module:
     "A fresh model of `kind` (`BCAF` or `ISTarMLP`)."
     if kind not in MODELS:
         raise InputError(f"unknown model {kind!r}", "model", f"use one of {sorted(MODELS)}")
-    return MODELS[kind](n_features, n_genes, **kw)
+    opts = {} if settings is None else model_options(kind, settings)
+    return MODELS[kind](n_features, n_genes, **{**opts, **kw})
 
 def count_parameters(model:nn.Module)->int:
     "Number of trainable parameters."

@@ -17,6 +17,7 @@ from anndata import AnnData
 
 from contextlib import contextmanager
 from .core import InputError, Geometry, Sample, resource_meter, select_device, superpixel_image
+from .settings import INPUT_FORMATS, RunConfig, ReadSettings, config_from_dict, load_config
 from .image import HEImage
 from .io import read_sample
 from .pseudo_visium import simulate_pseudo_visium, select_genes
@@ -27,121 +28,8 @@ from .calibrate import calibrate_to_spots
 from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict_interpolation, read_prediction, summary_table, write_metrics
 
 # %% auto #0
-__all__ = ['INPUT_FORMATS', 'RunConfig', 'config_from_dict', 'load_config', 'save_sample', 'load_sample', 'RunLog',
-           'prepare_sample', 'evaluate_run', 'plot_maps', 'run', 'metrics_markdown', 'marker_genes', 'draw_figures',
-           'demo']
-
-# %% ../nbs/11_pipeline.ipynb #284430d2
-INPUT_FORMATS = ('visium_hd', 'visium', 'xenium', 'legacy_st', 'istar', 'anndata')
-
-@dataclass
-class RunConfig:
-    "Every setting of one DeepHEx run (defaults = the original release's)."
-    input_format:str='visium_hd' # one of INPUT_FORMATS
-    input_path:str|None=None # the sample folder or file
-    image:str|None=None # full-resolution H&E image, when the reader cannot find it
-    input_um_per_px:float|None=None # µm per full-resolution pixel, when the input does not say
-    out:str='deephex_out' # output folder
-    bin_size:int=8 # Visium HD bin size to read, µm (`sample_size: square_008um`)
-    um_per_px:float=0.5 # analysis resolution (`scale_pix_size`)
-    superpixel_size:int=16 # superpixel edge in analysis px
-    spot_diameter_um:float|None=None # pseudo-spot / spot diameter; None: the input technology's (55 µm for pseudo-Visium)
-    lattice:str='hex' # pseudo-spot lattice: 'hex' (true Visium) or 'release'
-    n_genes:int=1000 # number of highly variable genes (`num_top_genes`)
-    encoder:str='handcrafted' # histology encoder: 'handcrafted', 'uni', 'timm:<name>', 'hf-hub:<id>'
-    weights:str|None=None # local encoder weights (.bin / .safetensors)
-    model:str='bcaf' # 'bcaf' or 'istar' (the per-superpixel MLP baseline)
-    epochs:int=400 # training epochs per state
-    n_states:int=1 # independently initialised models, combined by median
-    embed_dim:int=256 # BCAF embedding size (`BCAF_embeddings`)
-    k_neighbors:int=6 # high-density expression vectors per window
-    device:str='auto' # 'auto', 'cpu', 'cuda', 'cuda:1', ...
-    gpu_ids:list|None=None # GPUs to spread ensemble states over (with torchrun)
-    early_stopping:int|None=None # patience in epochs on a 10 % validation split; None: all epochs (the release)
-    precision:str='fp32' # training precision: 'fp32' or 'bf16' (autocast; faster on recent CPUs and GPUs)
-    lr:float=1e-4 # Adam learning rate (the release's)
-    fusion_dropout:float=0.75 # BCAF training only: probability of zeroing a window's fused tokens (0 = the release)
-    calibrate:bool=True # rescale the prediction to reproduce the measured spots (deephex.calibrate)
-    seed:int=0 # random seed
-    figures:bool=True # draw figures at the end
-
-    def __post_init__(self):
-        if self.input_format not in INPUT_FORMATS:
-            raise InputError(f"unknown input format {self.input_format!r}", "input.format", f"use one of {', '.join(INPUT_FORMATS)}")
-        for k in ('epochs','n_states','n_genes','k_neighbors','embed_dim','superpixel_size','bin_size'):
-            v = getattr(self, k)
-            if not (isinstance(v, (int, np.integer)) and v > 0):
-                raise InputError(f"{k} must be a positive integer, got {v!r}", k)
-
-    @property
-    def geometry(self)->Geometry:
-        "Analysis geometry (with the Visium layout; readers and pseudo-Visium set the input's own)."
-        kw = {} if self.spot_diameter_um is None else dict(spot_diameter_um=self.spot_diameter_um)
-        return Geometry.visium(um_per_px=self.um_per_px, superpixel_size=self.superpixel_size, **kw)
-
-# %% ../nbs/11_pipeline.ipynb #d1785f39
-_RELEASE_FILE_KEYS = {'output_image_name', 'gene_names_name', 'ground_truth'}  # intermediate files of the release
-
-def _warn_token(hist:dict, path):
-    if hist.get('login'):
-        warnings.warn(f"{path}: ignoring the Hugging Face token in 'histology.login' — a token must not live in a config "
-                      "file that gets shared. Set it in the environment (export HF_TOKEN=...) or run `huggingface-cli login` once, "
-                      "and delete it from the file.", stacklevel=3)
-
-def config_from_dict(d:dict, # parsed YAML
-                     path:str|Path='config', # where it came from, for messages
-                     **overrides)->RunConfig:
-    "A `RunConfig` from the release's YAML layout or ours, with keyword overrides."
-    d = dict(d or {})
-    unknown = set(d) - {'global','histology','train','preprocessing','input','output'}
-    if unknown: warnings.warn(f"{path}: ignoring unknown sections {sorted(unknown)}")
-    g,h,t = d.get('global') or {}, d.get('histology') or {}, d.get('train') or {}
-    vhd = (d.get('preprocessing') or {}).get('visium_hd') or {}
-    inp,out = d.get('input') or {}, d.get('output') or {}
-    _warn_token(h, path)
-    kw = {}
-    if 'directory' in g: kw.update(input_format='visium_hd', input_path=str(g['directory']))
-    if 'superpixel_size' in g: kw['superpixel_size'] = int(g['superpixel_size'])
-    if 'scale_pix_size' in vhd: kw['um_per_px'] = float(vhd['scale_pix_size'])
-    if 'pseudo_radius' in g: kw['spot_diameter_um'] = 2*float(g['pseudo_radius'])*kw.get('um_per_px', 0.5)
-    if 'sample_size' in vhd:
-        ss = str(vhd['sample_size']).lower()
-        try: kw['bin_size'] = int(ss.replace('square_','').replace('um',''))
-        except ValueError: raise InputError(f"cannot read a bin size from sample_size {vhd['sample_size']!r}", f"{path}: preprocessing.visium_hd.sample_size", "use e.g. square_008um")
-        if 'input_path' in kw: kw['input_path'] = str(Path(kw['input_path']))
-    if vhd.get('raw_image_name') and 'input_path' in kw: kw['image'] = str(Path(kw['input_path'])/vhd['raw_image_name'])
-    if 'num_top_genes' in vhd: kw['n_genes'] = int(vhd['num_top_genes'])
-    if 'model_name' in h:
-        name = str(h['model_name'])
-        kw['encoder'] = 'uni' if name.lower() == 'uni' else name
-    for k_yaml,k in [('encoder','encoder'),('weights','weights')]:
-        if k_yaml in h: kw[k] = h[k_yaml]
-    tmap = dict(epochs='epochs', device='device', gpu_ids='gpu_ids', n_states='n_states', BCAF_embeddings='embed_dim',
-                k_neighbors='k_neighbors', model='model', seed='seed', lattice='lattice', early_stopping='early_stopping', precision='precision',
-                lr='lr', fusion_dropout='fusion_dropout', calibrate='calibrate')
-    for k_yaml,k in tmap.items():
-        if k_yaml in t: kw[k] = t[k_yaml]
-    ignored = set(vhd) - {'sample_size','raw_image_name','scale_pix_size','num_top_genes'} - _RELEASE_FILE_KEYS
-    if ignored: warnings.warn(f"{path}: ignoring unknown keys preprocessing.visium_hd.{sorted(ignored)}")
-    if inp:
-        if 'format' in inp: kw['input_format'] = inp['format']
-        if 'path' in inp: kw['input_path'] = str(inp['path'])
-        if 'image' in inp: kw['image'] = str(inp['image'])
-        if 'um_per_px' in inp: kw['input_um_per_px'] = float(inp['um_per_px'])
-    if 'dir' in out: kw['out'] = str(out['dir'])
-    elif 'directory' in g: kw['out'] = str(Path(g['directory'])/'deephex_out')
-    if 'figures' in out: kw['figures'] = bool(out['figures'])
-    kw.update({k:v for k,v in overrides.items() if v is not None})
-    return RunConfig(**kw)
-
-def load_config(path:str|Path, **overrides)->RunConfig:
-    "Read a YAML run configuration (the original release's layout or ours)."
-    path = Path(path)
-    if not path.is_file(): raise InputError("config file not found", path, "give the path to a YAML file, e.g. configs/config_demo.yaml")
-    try: d = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e: raise InputError(f"not valid YAML ({e})", path, "fix the syntax") from None
-    if d is not None and not isinstance(d, dict): raise InputError("expected a mapping of sections at the top level", path)
-    return config_from_dict(d, path, **overrides)
+__all__ = ['save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample', 'evaluate_run', 'plot_maps', 'run',
+           'metrics_markdown', 'marker_genes', 'draw_figures', 'demo']
 
 # %% ../nbs/11_pipeline.ipynb #94e0c851
 def _available_device(device:str)->str:
@@ -200,23 +88,31 @@ def _jsonable(o):
     return json.loads(json.dumps(o, default=lambda v: v.item() if hasattr(v, 'item') else str(v)))
 
 # %% ../nbs/11_pipeline.ipynb #cfab46ba
-def _reader_kwargs(cfg:RunConfig)->dict:
+def _reader_kwargs(read:ReadSettings)->dict:
     kw = {}
-    if cfg.image: kw['image'] = cfg.image
-    if cfg.input_um_per_px: kw['um_per_px'] = cfg.input_um_per_px
-    if cfg.input_format == 'visium_hd': kw['bin_size'] = cfg.bin_size
+    if read.image: kw['image'] = read.image
+    if read.input_um_per_px: kw['um_per_px'] = read.input_um_per_px
+    if read.input_format == 'visium_hd': kw['bin_size'] = read.bin_size
     return kw
 
-def prepare_sample(cfg:RunConfig)->Sample:
+def analysis_geometry(geometry:Geometry, # the input's geometry (its spot layout is kept)
+                      read:ReadSettings, # the configured analysis resolution, superpixel size and spot diameter
+                     )->Geometry:
+    "The input's spot layout at the configured analysis resolution and superpixel size (and spot diameter, when set)."
+    kw = dict(um_per_px=read.um_per_px, superpixel_size=read.superpixel_size)
+    if read.spot_diameter_um is not None: kw['spot_diameter_um'] = read.spot_diameter_um
+    return replace(geometry, **kw)
+
+def prepare_sample(cfg:RunConfig|ReadSettings)->Sample:
     "Read the input and build the analysis sample: pseudo-spots + truth for high-resolution inputs, selected genes."
-    if cfg.input_path is None: raise InputError("no input given", "input.path", "pass --input FORMAT:PATH or set input.path in the config")
-    s = read_sample(cfg.input_format, cfg.input_path, **_reader_kwargs(cfg))
-    res = dict(um_per_px=cfg.um_per_px, superpixel_size=cfg.superpixel_size)
-    if s.is_high_resolution:
-        return simulate_pseudo_visium(s, geometry=cfg.geometry, lattice=cfg.lattice, n_top_genes=cfg.n_genes)
-    geometry = replace(s.geometry, **res, **({} if cfg.spot_diameter_um is None else dict(spot_diameter_um=cfg.spot_diameter_um)))
-    genes = select_genes(s.spots, n_top=min(cfg.n_genes, s.spots.n_vars))
-    return s.replace(spots=s.spots[:, genes].copy(), geometry=geometry)
+    read = cfg.read if isinstance(cfg, RunConfig) else cfg
+    if read.input_path is None: raise InputError("no input given", "input.path", "pass --input FORMAT:PATH or set input.path in the config")
+    s = read_sample(read.input_format, read.input_path, **_reader_kwargs(read))
+    if s.is_high_resolution:          # bins or cells: the analysis units apply to the sample, the pseudo-spots get the Visium layout
+        s = s.replace(geometry=replace(s.geometry, um_per_px=read.um_per_px, superpixel_size=read.superpixel_size))
+        return simulate_pseudo_visium(s, geometry=analysis_geometry(Geometry.visium(), read), lattice=read.lattice, n_top_genes=read.n_genes)
+    genes = select_genes(s.spots, n_top=min(read.n_genes, s.spots.n_vars))
+    return s.replace(spots=s.spots[:, genes].copy(), geometry=analysis_geometry(s.geometry, read))
 
 # %% ../nbs/11_pipeline.ipynb #772284d1
 def evaluate_run(sample:Sample, # the sample, with truth
@@ -281,16 +177,15 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
         **overrides, # RunConfig fields that override the config (e.g. epochs=10)
        )->dict: # paths of the outputs, the summary metrics, and each step's seconds and peak memory
     "Run DeepHEx end to end; a rerun skips finished steps."
-    if config is None: cfg = RunConfig(**overrides)
-    elif isinstance(config, RunConfig): cfg = replace(config, **overrides)
+    if config is None: cfg = RunConfig.make(**overrides)
+    elif isinstance(config, RunConfig): cfg = config.replace(**overrides)
     else: cfg = load_config(config, **overrides)
-    cfg = replace(cfg, device=_available_device(cfg.device))
+    cfg = cfg.replace(device=_available_device(cfg.device))
     out = Path(cfg.out); out.mkdir(parents=True, exist_ok=True)
     log, lead = RunLog(out), _rank() == 0
     stage = _Stages()
     # 1. read (+ pseudo-Visium) and gene selection
-    k_read = {k: getattr(cfg, k) for k in ('input_format','input_path','image','input_um_per_px','bin_size','um_per_px',
-                                           'superpixel_size','spot_diameter_um','lattice','n_genes')}
+    k_read = cfg.read.key()
     with stage('read'):
         if log.done('read', k_read, ['sample/sample.json']): sample = load_sample(out/'sample')
         else:
@@ -298,10 +193,11 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
             if lead: save_sample(sample, out/'sample'); log.finish('read', k_read, sample=repr(sample))
     # 2. histology features (cached and resumable on their own)
     with stage('features'):
-        fm = extract_features(sample, encoder=cfg.encoder, weights=cfg.weights, device=cfg.device, cache_dir=out, progress=progress)
+        fm = extract_features(sample, encoder=cfg.encoder, weights=cfg.weights, device=cfg.device, batch_size=cfg.feature_batch_size,
+                              overlap=cfg.overlap, precision=cfg.feature_precision, cache_dir=out, progress=progress)
         feature_map = np.asarray(fm.features, np.float32)
         if sample.tissue_mask is None: sample = sample.replace(tissue_mask=fm.tissue)   # spots give no mask: tissue from the image
-        k_feat = dict(read=k_read, encoder=cfg.encoder, weights=cfg.weights)
+        k_feat = dict(read=k_read, encoder=cfg.encoder, weights=cfg.weights, overlap=cfg.overlap)
         if lead: log.finish('features', k_feat, shape=list(feature_map.shape))
     # 3. enhancement
     with stage('enhance'):
@@ -310,15 +206,12 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
             hd = enhance_spots(sample.spots, sample.geometry, sample.um_per_px)
             if lead: hd.write_h5ad(out/'enhanced.h5ad'); log.finish('enhance', k_read, n_points=hd.n_obs)
     # 4. training + prediction (checkpoints resume inside), then spot calibration
-    k_train = dict(features=k_feat, **{k: getattr(cfg, k) for k in ('model','epochs','n_states','embed_dim','k_neighbors','early_stopping',
-                                                                    'precision','seed','lr','fusion_dropout')})
+    k_train = dict(features=k_feat, train={k: v for k, v in cfg.train.key().items() if k != 'calibrate'})
     k_model = dict(k_train, calibrate=cfg.calibrate)
     with stage('train_predict'):
         if not log.done('predict', k_model, ['prediction.h5ad']):
-            pred = fit_predict(sample, feature_map, hd, model=cfg.model, epochs=cfg.epochs, n_states=cfg.n_states, device=cfg.device,
-                               seed=cfg.seed, out_dir=out/'model'/f"{cfg.model}-{_digest(k_train)}", write=False, k_neighbors=cfg.k_neighbors,
-                               embed_dim=cfg.embed_dim, early_stopping=cfg.early_stopping, precision=cfg.precision, gpu_ids=cfg.gpu_ids,
-                               lr=cfg.lr, fusion_dropout=cfg.fusion_dropout, encoder=cfg.encoder, progress=progress)
+            pred = fit_predict(sample, feature_map, hd, cfg.train, device=cfg.device, out_dir=out/'model'/f"{cfg.model}-{_digest(k_train)}",
+                               write=False, gpu_ids=cfg.gpu_ids, encoder=cfg.encoder, progress=progress)
             if pred is None: return {}   # a non-leading torchrun process: rank 0 writes the outputs
             if cfg.calibrate:
                 with stage('calibrate'): calibrate_to_spots(pred, sample.spots[:, list(pred.var_names)], sample, copy=False)
@@ -418,4 +311,4 @@ def demo(out:str|Path='runs/demo', # output folder
     else: simulate_tissue(vt, size_mm=tuple(size_mm), seed=seed, tissue=tissue, progress=progress)
     kw = dict(input_format='visium_hd', input_path=str(vt), out=str(out), epochs=epochs, n_genes=n_genes, device=device,
               seed=seed)
-    return run(RunConfig(**{**kw, **overrides}), progress=progress)
+    return run(RunConfig.make(**{**kw, **overrides}), progress=progress)

@@ -25,9 +25,10 @@ import deephex
 from .core import Geometry, InputError, Sample, check_xy, select_device, superpixel_image
 from .enhance import enhancement_weights
 from .model import count_parameters, make_model
+from .settings import TrainSettings
 
 # %% auto #0
-__all__ = ['window_offsets', 'tissue_superpixels', 'feature_stats', 'gather_windows', 'nearest_expression',
+__all__ = ['STATE_INDEPENDENT', 'window_offsets', 'tissue_superpixels', 'feature_stats', 'gather_windows', 'nearest_expression',
            'leave_spot_out_neighbours', 'minmax_scale', 'TrainingData', 'prepare_training', 'spot_loss',
            'save_checkpoint', 'load_checkpoint', 'default_batch_size', 'train_state', 'blend_weights', 'window_centres',
            'predict_superpixels', 'to_anndata', 'write_prediction', 'seam_jumps', 'load_state', 'fit_predict']
@@ -311,35 +312,31 @@ def default_batch_size(n_spots:int)->int:
     "The release's batch size: min(32, N/16), at least 1."
     return min(32, max(1, n_spots//16))
 
+STATE_INDEPENDENT = ('epochs', 'n_states', 'calibrate', 'stride', 'blend')   # settings that do not change how one state trains
+
 def train_state(data:TrainingData, # prepared inputs
-                kind:str='bcaf', # model: 'bcaf' or 'istar'
-                state:int=0, # index of this ensemble state (its seed is `seed + state`)
-                seed:int=0, # base seed
-                epochs:int=400, # training epochs
-                lr:float=1e-4, # Adam learning rate
-                batch_size:int|None=None, # spots per batch; default min(32, max(1, N/16))
+                settings:TrainSettings|None=None, # model and training settings (default `TrainSettings()`)
+                state:int=0, # index of this ensemble state (its seed is `settings.seed + state`)
                 device:str|torch.device='auto', # 'auto', 'cpu', 'cuda', ...
                 state_dir:str|Path|None=None, # folder for this state's checkpoints (enables resume)
                 checkpoint_every:int=10, # epochs between checkpoints
-                early_stopping:int|None=None, # patience in epochs; None trains all `epochs`
-                val_fraction:float=0.1, # share of spots held out for early stopping
-                precision:str='fp32', # 'fp32', or 'bf16' autocast (faster on recent CPUs and GPUs)
                 progress:bool=True, # show a tqdm bar with the loss
                 callback=None, # called as callback(state, epochs_done, history) after each epoch
-                **model_kw, # model options: embed_dim, n_heads, hidden, dropout, ...
+                **overrides, # `TrainSettings` fields that override `settings` (e.g. epochs=30, lr=1e-3, hidden=(64,))
                )->tuple: # (trained model in eval mode, run metadata dict)
     "Train (or resume, or load) one ensemble state by weak supervision on the spots."
+    st = (settings or TrainSettings()).replace(**overrides)
     device = select_device(device) if not isinstance(device, torch.device) else device
-    s = seed + state
-    with _seeded(s, device): model = make_model(kind, data.n_features, data.n_genes, **model_kw)
+    s, epochs, early_stopping, precision = st.seed + state, st.epochs, st.early_stopping, st.precision
+    with _seeded(s, device): model = make_model(st.model, data.n_features, data.n_genes, st)
     model.to(device)
-    order = np.random.default_rng(seed).permutation(data.n_spots)
-    n_val = max(1, round(val_fraction*data.n_spots)) if early_stopping else 0
+    order = np.random.default_rng(st.seed).permutation(data.n_spots)
+    n_val = max(1, round(st.val_fraction*data.n_spots)) if early_stopping else 0
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    bs = batch_size or default_batch_size(len(train_idx))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    settings = dict(kind=kind, config=model.config, lr=lr, batch_size=bs, seed=s, early_stopping=early_stopping,
-                    val_fraction=val_fraction if early_stopping else 0., precision=precision)
+    bs = st.batch_size or default_batch_size(len(train_idx))
+    opt = torch.optim.Adam(model.parameters(), lr=st.lr)
+    settings = {k: v for k, v in st.key().items() if k not in STATE_INDEPENDENT}
+    settings.update(kind=st.model, config=model.config, batch_size=bs, seed=s, val_fraction=st.val_fraction if early_stopping else 0.)
     fp = hashlib.sha1((data.fingerprint() + json.dumps(settings, sort_keys=True, default=str)).encode()).hexdigest()
     meta = dict(settings, state=state, epoch=0, epochs=epochs, finished=False, stopped_early=False, best_epoch=None,
                 best_val=None, bad_epochs=0, history=dict(loss=[], val_loss=[]), fingerprint=fp, n_spots=data.n_spots,
@@ -530,11 +527,11 @@ def to_anndata(data:TrainingData, # the prepared inputs (sample, grid, genes, sc
         spatial['images'] = dict(hires=thumb)
         spatial['scalefactors']['tissue_hires_scalef'] = thumb.shape[1]/s.image.shape[1]
     ad.uns['spatial'] = {lib: spatial}
-    ad.uns['deephex'] = _h5ad_safe(dict(version=deephex.__version__, library_id=lib, grid_shape=list(grid.shape),
+    ad.uns['deephex'] = _h5ad_safe({**(params or {}), **dict(version=deephex.__version__, library_id=lib, grid_shape=list(grid.shape),
                                         fullres_shape=list(grid.fullres_shape), um_per_px=s.um_per_px,
                                         geometry=asdict(s.geometry), n_disk=data.n_disk, k_neighbors=data.k,
                                         stride=pred.get('stride'), blend=pred.get('blend'), scaling='minmax',
-                                        units='expected counts per superpixel', embedding_state=0, **(params or {})))
+                                        units='expected counts per superpixel', embedding_state=0)})
     return ad
 
 def write_prediction(adata:AnnData, # from `to_anndata` / `fit_predict`
@@ -599,28 +596,12 @@ def _torch_threads(n:int|None):
 def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mask
                 feature_map:np.ndarray, # (rows, cols, C) histology features on `sample.grid`, 0 off tissue
                 hd:AnnData, # high-density expression (`deephex.enhance.enhance_spots`)
-                model:str='bcaf', # 'bcaf' (DeepHEx) or 'istar' (histology-only baseline)
-                epochs:int=400, # training epochs per state
-                n_states:int=1, # independently initialised states, combined by median
+                settings:TrainSettings|None=None, # model, training and prediction settings (default `TrainSettings()`)
+                *,
                 device:str='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', ...
-                seed:int=0, # base seed; state i uses seed + i
                 out_dir:str|Path|None=None, # checkpoints (resume) and prediction.h5ad; required with several processes
-                batch_size:int|None=None, # default min(32, max(1, N/16))
-                k_neighbors:int=6, # gene tokens per window
-                leave_spot_out:bool=False, # a training spot's gene tokens exclude the vectors its own counts enter
-                embed_dim:int=256, # BCAF fusion width
-                n_heads:int=8, # attention heads
-                hidden:tuple=(512,512,512), # per-token MLP widths; (1024, 512, 512, 512) is the release's
-                dropout:float=0., # dropout in attention and MLP
-                fusion_dropout:float=0.75, # BCAF, training only: probability of zeroing a window's fused tokens (0 = the release)
-                lr:float=1e-4, # Adam learning rate
                 genes:list|None=None, # genes to model; default hd's genes that the spots have
-                stride:int|None=None, # prediction window pitch; default window_size // 2 + 1
-                blend:str='tent', # 'tent' (seamless) or 'box'
                 checkpoint_every:int=10, # epochs between checkpoints (with out_dir)
-                early_stopping:int|None=None, # patience in epochs; None = train all epochs (the release)
-                val_fraction:float=0.1, # spots held out for early stopping
-                precision:str='fp32', # 'fp32', or 'bf16' autocast (faster on recent CPUs and GPUs)
                 gpu_ids:list|None=None, # GPUs to spread processes over; default all
                 n_threads:int|None=None, # CPU threads for torch during this call; default torch's
                 embedding:bool=True, # store the gene embedding in obsm['X_deephex']
@@ -629,21 +610,22 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                 progress:bool=True, # tqdm bars
                 callback=None, # callback(state, epochs_done, history) after each epoch
                 region:np.ndarray|None=None, # bool superpixel mask: predict only there (default every in-tissue superpixel)
+                **overrides, # `TrainSettings` fields that override `settings` (e.g. model='istar', epochs=50)
                )->AnnData|None: # the prediction (None on ranks other than 0)
     "Train DeepHEx (or the iStar-style baseline) on the spots and predict every in-tissue superpixel."
     import time
+    st = (settings or TrainSettings()).replace(**overrides)
+    n_states = st.n_states
     with _torch_threads(n_threads):
         t0 = time.time()
-        data = prepare_training(sample, feature_map, hd, genes, k_neighbors, leave_spot_out)
+        data = prepare_training(sample, feature_map, hd, genes, st.k_neighbors, st.leave_spot_out)
         rank, world, local_rank, group, ours = _dist_context()
         if world > 1 and out_dir is None:
             raise InputError(f"{world} processes need a shared out_dir to exchange trained states", "out_dir", "pass out_dir=... (a folder all processes can read)")
         dev = select_device(device, local_rank, gpu_ids)
         states = None if out_dir is None else Path(out_dir)/'states'
-        kw = dict(kind=model, seed=seed, epochs=epochs, lr=lr, batch_size=batch_size, device=dev, checkpoint_every=checkpoint_every,
-                  early_stopping=early_stopping, val_fraction=val_fraction, precision=precision, callback=callback, embed_dim=embed_dim, n_heads=n_heads,
-                  hidden=tuple(hidden), dropout=dropout, **(dict(fusion_dropout=fusion_dropout) if model == 'bcaf' else {}))
-        trained = {i: train_state(data, state=i, state_dir=None if states is None else states/f"{i:02d}",
+        kw = dict(device=dev, checkpoint_every=checkpoint_every, callback=callback)
+        trained = {i: train_state(data, st, state=i, state_dir=None if states is None else states/f"{i:02d}",
                                   progress=progress and rank == 0, **kw)
                    for i in range(n_states) if i % world == rank}
         if world > 1:
@@ -651,19 +633,17 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
             dist.barrier(group=group)
             if ours and rank != 0: dist.destroy_process_group()
             if rank != 0: return None
-            trained.update({i: train_state(data, state=i, state_dir=states/f"{i:02d}", progress=False, **kw)
+            trained.update({i: train_state(data, st, state=i, state_dir=states/f"{i:02d}", progress=False, **kw)
                             for i in range(n_states) if i not in trained})
             if ours: dist.destroy_process_group()
         t1 = time.time()
         models = [trained[i][0] for i in range(n_states)]
-        pred = predict_superpixels(models, data, stride, blend, embedding=embedding, device=dev, precision=precision, progress=progress, region=region)
+        pred = predict_superpixels(models, data, st.stride, st.blend, embedding=embedding, device=dev, precision=st.precision, progress=progress, region=region)
         t2 = time.time()
         metas = [trained[i][1] for i in range(n_states)]
-        params = dict(model=model, model_config=metas[0]['config'], n_parameters=metas[0]['n_parameters'], encoder=encoder,
-                      epochs=epochs, epochs_trained=[m['epoch'] for m in metas], final_loss=[m['history']['loss'][-1] if m['history']['loss'] else float('nan') for m in metas],
-                      n_states=n_states, seed=seed, lr=lr, batch_size=metas[0]['batch_size'], early_stopping=early_stopping, precision=precision,
-                      leave_spot_out=leave_spot_out,
-                      n_spots=data.n_spots, device=str(dev), world_size=world, seconds=dict(train=t1 - t0, predict=t2 - t1),
+        params = dict(st.key(), model_config=metas[0]['config'], n_parameters=metas[0]['n_parameters'], encoder=encoder,
+                      epochs_trained=[m['epoch'] for m in metas], final_loss=[m['history']['loss'][-1] if m['history']['loss'] else float('nan') for m in metas],
+                      batch_size=metas[0]['batch_size'], n_spots=data.n_spots, device=str(dev), world_size=world, seconds=dict(train=t1 - t0, predict=t2 - t1),
                       loss_history={str(i): m['history']['loss'] for i, m in enumerate(metas)},
                       val_loss_history={str(i): m['history']['val_loss'] for i, m in enumerate(metas) if m['history']['val_loss']})
         adata = to_anndata(data, pred, params)
