@@ -177,7 +177,7 @@ def predict_heldout(method:str, # one of HELDOUT_METHODS
 def _virtual_scores(m:dict)->dict:
     s8 = m['scales']['8um']['per_gene']
     return dict(scales={k: v['summary'] for k, v in m['scales'].items()}, spot_consistency=m.get('spot_consistency', {}).get('relative_error'),
-                per_gene_8um=dict(gene=s8['gene'], pearson=s8['pearson'], ceiling=s8['ceiling'], composition=s8['composition']))
+                per_gene_8um=dict(gene=s8['gene'], pearson=s8['pearson'], bound=s8['bound'], reliability=s8['reliability'], composition=s8['composition']))
 
 def _heldout_scores(r:dict)->dict:
     return dict(pearson_mean=r['pearson_mean'], pearson_median=r['pearson_median'], n_undefined=r['n_undefined'], n_spots=r['n_spots'],
@@ -259,7 +259,7 @@ def _heldout_dataset(path:str, plan:BenchmarkPlan, out:Path, device:str, progres
     truth = sample.spots[held]
     ceiling = spot_noise_ceiling(truth)
     res = dict(kind='heldout', path=str(path), n_spots=sample.spots.n_obs, n_heldout=int(held.sum()), n_genes=sample.spots.n_vars,
-               ceiling_mean=ceiling['ceiling_mean'], ceiling_median=ceiling['ceiling_median'], features={}, methods={})
+               reliability_mean=ceiling['reliability_mean'], bound_mean=ceiling['bound_mean'], features={}, methods={})
     def score(method, fm, keep=None):
         def compute():
             counts, pred = predict_heldout(method, sample, held, fm, plan, device, None, progress)
@@ -326,7 +326,7 @@ BENCHMARK_NOTES = ("No pretrained pathology encoder (UNI and kin are gated or ne
 
 # %% ../nbs/13_benchmark.ipynb #c85e5d35
 def benchmark_tables(result:dict)->dict:
-    "One DataFrame per dataset: methods x (Pearson mean/median at each scale, fraction of ceiling, SSIM, RMSE, composition, time, memory)."
+    "One DataFrame per dataset: methods x (Pearson mean/median at each scale, fraction of the bound √r_SB, SSIM, RMSE, composition, time, memory)."
     tables = {}
     for name, d in result['datasets'].items():
         rows = []
@@ -338,22 +338,22 @@ def benchmark_tables(result:dict)->dict:
                     a = s['all']
                     row[f'pearson {scale}'] = a['pearson']['mean']
                     if scale == '8um':
-                        row.update({'median 8um': a['pearson']['median'], 'frac ceiling 8um': a.get('pearson_frac_ceiling'),
+                        row.update({'median 8um': a['pearson']['median'], 'frac bound 8um': a.get('pearson_frac_bound'),
                                     'composition 8um': a['composition']['mean'], 'ssim 8um': a['ssim']['mean'], 'rmse 8um': a['rmse']['mean']})
                 row['spot error'] = r.get('spot_consistency')
             else:
                 row.update({'pearson mean': r['pearson_mean'], 'pearson median': r['pearson_median'],
-                            'frac ceiling': r['pearson_mean']/d['ceiling_mean'] if d.get('ceiling_mean') else None})
+                            'frac bound': r['pearson_mean']/d['bound_mean'] if d.get('bound_mean') else None})
             row.update({'time s': r['seconds'], 'peak RSS GB': r['peak_rss_gb']})
             rows.append(row)
         df = pd.DataFrame(rows)
         if d['kind'] == 'virtual':
             first = next(iter(d['methods'].values()))['scales']['8um']['all']
-            ceil = dict(method='noise ceiling', encoder='–', **{f'pearson {s}': v['all']['ceiling']['mean'] for s, v in next(iter(d['methods'].values()))['scales'].items()})
-            ceil['composition 8um'] = first['ceiling_composition']['mean']
+            ceil = dict(method='bound √r_SB (a perfect predictor)', encoder='–', **{f'pearson {s}': v['all']['bound']['mean'] for s, v in next(iter(d['methods'].values()))['scales'].items()})
+            ceil['composition 8um'] = first['bound_composition']['mean']
             df = pd.concat([df, pd.DataFrame([ceil])], ignore_index=True)
         else:
-            df = pd.concat([df, pd.DataFrame([{'method': 'noise ceiling', 'encoder': '–', 'pearson mean': d['ceiling_mean'], 'pearson median': d['ceiling_median']}])], ignore_index=True)
+            df = pd.concat([df, pd.DataFrame([{'method': 'bound √r_SB (a perfect predictor)', 'encoder': '–', 'pearson mean': d['bound_mean']}])], ignore_index=True)
         tables[name] = df
     return tables
 
@@ -368,7 +368,7 @@ def benchmark_summary(result:dict)->pd.DataFrame:
         v = pd.concat([tables[n].assign(label=key(tables[n])) for n in virt])
         g = v.groupby('label', sort=False)
         out = pd.DataFrame({'virtual: pearson 8um': g['pearson 8um'].mean(), 'sd over tissues': g['pearson 8um'].std(),
-                            'frac ceiling 8um': g['frac ceiling 8um'].mean(), 'pearson 32um': g['pearson 32um'].mean(),
+                            'frac bound 8um': g['frac bound 8um'].mean(), 'pearson 32um': g['pearson 32um'].mean(),
                             'composition 8um': g['composition 8um'].mean()})
     for n in held:
         t = tables[n]

@@ -21,9 +21,9 @@ from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy
 from .pseudo_visium import disk_membership
 
 # %% auto #0
-__all__ = ['METRICS', 'NORMALIZATIONS', 'superpixel_anndata', 'superpixel_rc', 'block_matrix', 'aggregate', 'bin_superpixels',
-           'constant_columns', 'pearson_columns', 'spearman_columns', 'minmax_columns', 'masked_ssim',
-           'gene_proportions', 'composition_columns', 'binomial_thin', 'spearman_brown', 'noise_ceiling',
+__all__ = ['METRICS', 'BOUND_COLUMNS', 'MIN_RELIABILITY', 'NORMALIZATIONS', 'superpixel_anndata', 'superpixel_rc', 'block_matrix',
+           'aggregate', 'bin_superpixels', 'constant_columns', 'pearson_columns', 'spearman_columns', 'minmax_columns',
+           'masked_ssim', 'gene_proportions', 'composition_columns', 'binomial_thin', 'spearman_brown', 'noise_ceiling',
            'noise_ceilings', 'superpixel_metrics', 'spot_disks', 'disk_matrix', 'sum_over_spots', 'spot_consistency',
            'predict_spot_broadcast', 'interpolation_weights', 'predict_interpolation', 'top_genes', 'evaluate',
            'per_gene_table', 'write_metrics', 'summary_table', 'read_prediction', 'read_truth', 'evaluate_cli',
@@ -467,7 +467,7 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
         if ceil is None:
             ceil = dict(zip([s.factor for s in levels], noise_ceilings(al.truth, seed, [s.A for s in levels], n_jobs=n_jobs)))
             if _cache is not None: _cache[key] = ceil
-        for s in levels: res[s.factor]['ceiling'], res[s.factor]['ceiling_composition'] = ceil[s.factor]
+        for s in levels: res[s.factor]['reliability'], res[s.factor]['reliability_composition'] = ceil[s.factor]
     def score(j):                                    # one chunk of genes: writes only res[...][j]
         T0, P0 = al.truth_chunk(j), al.pred_chunk(j)
         for s in levels:
@@ -484,7 +484,9 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
     out = {}
     for s in levels:
         df = pd.DataFrame(res[s.factor], index=al.genes)
-        if ceiling: df['ceiling_oracle'] = np.sqrt(df['ceiling'].clip(lower=0))
+        if ceiling:
+            df['bound'] = np.sqrt(df['reliability'].clip(lower=0))
+            df['bound_composition'] = np.sqrt(df['reliability_composition'].clip(lower=0))
         df.attrs.update(factor=s.factor, n_bins=len(s.blocks))
         out[_scale_label(s.factor, superpixel_um)] = df
     out['_info'] = dict(n_superpixels=al.n, n_genes=G, n_missing_predictions=al.n_missing, n_predictions_outside=al.n_outside)
@@ -630,18 +632,23 @@ def predict_interpolation(spots:AnnData, # spots x genes counts, obsm['spatial']
     return superpixel_anndata(np.clip(X, 0, None, out=X), rc, spots.var_names, g)
 
 # %% ../nbs/10_evaluate.ipynb #9250ab25
+BOUND_COLUMNS = ('reliability', 'reliability_composition', 'bound', 'bound_composition')
+MIN_RELIABILITY = 0.1   # genes whose truth is less reliable than this say nothing about a method (their ratio is noise)
+
 def _summary(df:pd.DataFrame, ceiling:bool)->dict:
     out = {}
-    for m in [c for c in df.columns if c in METRICS + ('ceiling', 'ceiling_composition', 'ceiling_oracle')]:
+    for m in [c for c in df.columns if c in METRICS + BOUND_COLUMNS]:
         v = df[m].to_numpy(float); ok = np.isfinite(v)
         out[m] = dict(mean=float(v[ok].mean()) if ok.any() else None, median=float(np.median(v[ok])) if ok.any() else None,
                       n=int(ok.sum()), n_undefined=int((~ok).sum()), mean_nan0=float(np.where(ok, v, 0).mean()) if len(v) else None)
     if ceiling:
-        for m, c in (('pearson', 'ceiling'), ('composition', 'ceiling_composition')):
-            r, cl = df[m].to_numpy(float), df[c].to_numpy(float)
-            ok = np.isfinite(r) & np.isfinite(cl) & (cl > 0)
-            out[f'{m}_frac_ceiling'] = float(r[ok].mean()/cl[ok].mean()) if ok.any() else None
-            out[f'{m}_frac_ceiling_genewise'] = float((r[ok]/cl[ok]).mean()) if ok.any() else None
+        for m, sfx in (('pearson', ''), ('composition', '_composition')):
+            r, rel = df[m].to_numpy(float), df['reliability' + sfx].to_numpy(float)
+            ok = np.isfinite(r) & np.isfinite(rel) & (rel > 0)
+            b = np.sqrt(np.clip(rel, 0, None))
+            out[f'{m}_frac_bound'] = float(r[ok].mean()/b[ok].mean()) if ok.any() else None
+            rel_ok = ok & (rel >= MIN_RELIABILITY)
+            out[f'{m}_frac_bound_median'] = float(np.median(r[rel_ok]/b[rel_ok])) if rel_ok.any() else None
     return out
 
 def _json_ready(o):
@@ -920,7 +927,7 @@ def spot_noise_ceiling(true_spot_counts:AnnData, # held-out spots x genes, integ
                        normalize:str='raw', # as in `score_heldout`
                        seed:int=0, # thinning seed
                        n_splits:int=5, # independent thinnings; per-gene split-half r is averaged over them
-                      )->dict: # ceiling_mean, ceiling_median, ceiling (per gene), split_half (per gene)
+                      )->dict: # reliability_mean/_median, bound_mean (mean of √r_SB), per gene: reliability, bound, split_half
     "Spot-level noise ceiling: binomial split-half correlation across spots, Spearman-Brown corrected."
     genes = pd.Index(true_spot_counts.var_names if genes is None else genes)
     X = true_spot_counts[:, genes].X
@@ -931,9 +938,10 @@ def spot_noise_ceiling(true_spot_counts:AnnData, # held-out spots x genes, integ
         rs.append(pearson_columns(*(_spot_matrix(h, genes, normalize, 'truth') for h in halves)))
     r = np.mean(rs, 0)
     c = spearman_brown(r); ok = np.isfinite(c)
-    return _json_ready(dict(ceiling_mean=c[ok].mean() if ok.any() else None, ceiling_median=np.median(c[ok]) if ok.any() else None,
-                            ceiling_oracle_mean=np.sqrt(np.clip(c[ok], 0, None)).mean() if ok.any() else None,
-                            n_undefined=int((~ok).sum()), normalize=normalize, genes=list(genes), ceiling=c, split_half=r))
+    return _json_ready(dict(reliability_mean=c[ok].mean() if ok.any() else None, reliability_median=np.median(c[ok]) if ok.any() else None,
+                            bound_mean=np.sqrt(np.clip(c[ok], 0, None)).mean() if ok.any() else None,
+                            n_undefined=int((~ok).sum()), normalize=normalize, genes=list(genes), reliability=c,
+                            bound=np.sqrt(np.clip(c, 0, None)), split_half=r))
 
 # %% ../nbs/10_evaluate.ipynb #70cd42f8
 def spot_features(feature_map:np.ndarray, # (rows, cols, C) histology features on the superpixel grid

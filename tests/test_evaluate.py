@@ -67,7 +67,7 @@ def test_her2st_heldout_protocol(shared_data):
     idw = score_heldout(predict_idw(a, held), a[held], genes=top)
     ceil = spot_noise_ceiling(a[held], genes=top)
     assert nn['n_spots'] == held.sum() and len(idw['pearson']) == 250
-    assert 0.2 < nn['pearson_mean'] < idw['pearson_mean'] < ceil['ceiling_mean'] < 1
+    assert 0.2 < nn['pearson_mean'] < idw['pearson_mean'] < ceil['bound_mean'] < 1
     try: import skmisc  # noqa: F401  scanpy's seurat_v3 needs scikit-misc
     except ImportError: return
     import scanpy as sc
@@ -93,7 +93,7 @@ def test_large_capture_area_scores_exactly():
         summ = m['scales'][s]['summary']['all']
         for k in ('pearson', 'spearman', 'ssim', 'composition'): assert abs(summ[k]['mean'] - 1) < 1e-6, (s, k)
         assert summ['rmse']['mean'] < 1e-6
-        assert 0 < summ['ceiling']['mean'] < 1
+        assert 0 < summ['reliability']['mean'] < 1
 
 
 def test_truth_from_visium_hd_folder(shared_data, tmp_path):
