@@ -28,8 +28,8 @@ from .calibrate import calibrate_to_spots
 from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict_interpolation, read_prediction, summary_table, write_metrics
 
 # %% auto #0
-__all__ = ['save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample', 'evaluate_run', 'plot_maps', 'run',
-           'metrics_markdown', 'marker_genes', 'draw_figures', 'demo']
+__all__ = ['HEADLINE', 'save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample', 'evaluate_run', 'plot_maps',
+           'run', 'metrics_markdown', 'marker_genes', 'draw_figures', 'demo']
 
 # %% ../nbs/11_pipeline.ipynb #94e0c851
 def _available_device(device:str)->str:
@@ -242,11 +242,24 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
     return result
 
 # %% ../nbs/11_pipeline.ipynb #45ac7733
+HEADLINE = {'pearson': 'Pearson r', 'composition': 'composition r', 'pearson_frac_bound': 'fraction of the bound √r_SB',
+            'spot_relative_error': 'spot error'}
+
+def _table(df)->str:
+    return df.to_markdown(index=False, floatfmt='.3f') if _has_tabulate() else df.to_string(index=False)
+
 def metrics_markdown(metrics:dict)->str:
-    "The summary of `evaluate_run` as a markdown table."
+    "`metrics.md`: a headline table (method x scale: Pearson, composition, fraction of the bound), then every summary metric."
     import pandas as pd
     df = pd.DataFrame(metrics['summary'])
-    return df.to_markdown(index=False, floatfmt='.3f') if _has_tabulate() else df.to_string(index=False)
+    head = df[['method', 'scale'] + [c for c in HEADLINE if c in df]].rename(columns=HEADLINE)
+    return ("# Scores against the truth\n\n"
+            "Mean over genes of each gene's score across in-tissue superpixels (8 µm) and blocks of them (16, 32 µm). "
+            "Pearson r on expected counts; composition r on each bin's gene proportions (immune to how much tissue a bin "
+            "holds); fraction of the bound = mean r / mean √r_SB, where r_SB is the truth's split-half reliability and √r_SB "
+            "what a perfect predictor of the expected counts reaches against this noisy truth; spot error = relative error "
+            "of the prediction summed over each input spot's disk.\n\n"
+            + _table(head) + "\n\n## Every summary metric\n\n" + _table(df) + "\n")
 
 def _has_tabulate()->bool:
     try: import tabulate; return True

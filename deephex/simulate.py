@@ -34,7 +34,8 @@ __all__ = ['VISIUM_HD_UM_PER_PX', 'DOMAINS', 'DOMAIN_ID', 'CELL_TYPES', 'TYPE_ID
 # %% ../nbs/03_simulate.ipynb #af99e98e
 VISIUM_HD_UM_PER_PX = 0.2738  # µm per px of a typical 40x microscope image registered to Visium HD
 
-DOMAINS = ('glass', 'stroma', 'tumour', 'necrosis', 'immune', 'duct', 'lumen', 'fat', 'follicle', 'paracortex', 'medulla', 'sinus')
+DOMAINS = ('glass', 'stroma', 'tumour', 'necrosis', 'immune', 'duct', 'lumen', 'fat', 'follicle', 'paracortex', 'medulla', 'sinus',
+           'lamina_propria', 'muscle')
 
 DOMAIN_ID = {d: i for i, d in enumerate(DOMAINS)}
 
@@ -158,7 +159,7 @@ class Layout:
         return (f"Layout {self.tissue!r}: capture {self.capture_um[0]:g} x {self.capture_um[1]:g} µm, {len(self.objects)} objects; "
                 + ", ".join(f"{k} {v:.0%}" for k, v in frac.items()))
 
-_LABEL_ORDER = [('paracortex', 'paracortex'), ('fat', 'fat'), ('medulla', 'medulla'), ('sinus', 'sinus'), ('immune', 'immune'),
+_LABEL_ORDER = [('lamina_propria', 'lamina_propria'), ('muscle', 'muscle'), ('paracortex', 'paracortex'), ('fat', 'fat'), ('medulla', 'medulla'), ('sinus', 'sinus'), ('immune', 'immune'),
                 ('follicle', 'follicle'), ('stroma', 'stroma'), ('tumour', 'tumour'), ('necrosis', 'necrosis')]
 
 def label_fields(F:dict # field name -> array of values at the same points
@@ -401,7 +402,58 @@ def _lymph_node(cap, margin, step, rng):
     return F, pd.DataFrame(objs, columns=OBJECT_COLUMNS), _rbcs(rng, objs)
 
 # %% ../nbs/03_simulate.ipynb #ef1e9c49
-TISSUES = {'breast_tumour': _breast_tumour, 'lymph_node': _lymph_node}
+def _colon(cap, margin, step, rng):
+    "Colorectal wall with an invasive adenocarcinoma: crypts in a plasma-cell-rich lamina propria under the luminal surface, lymphoid aggregates at the mucosal base, submucosa with vessels, smooth muscle, serosal fat."
+    image_um = (cap[0] + 2*margin, cap[1] + 2*margin)
+    X, Y = _grid(image_um, step); sh = X.shape
+    u, v, r = _capture_coords(X, Y, cap, margin)
+    sm = lambda um: smooth_field(sh, um/step, rng)
+    tissue = 0.93 - r + 0.05*sm(350) + 0.02*sm(60)
+    th = rng.uniform(0, 2*math.pi)                                        # direction from the gut lumen into the wall
+    cx, cy, half = image_um[0]/2, image_um[1]/2, min(cap)/2
+    along = -(X - cx)*math.sin(th) + (Y - cy)*math.cos(th)
+    depth = (X - cx)*math.cos(th) + (Y - cy)*math.sin(th) + 0.85*half - 35*sm(300) - 10*sm(80)   # µm below the luminal surface
+    tissue = np.minimum(tissue, depth/30)                                 # above the surface: the gut lumen (glass)
+    T = tissue > 0
+    m_end = 0.19*half*2 + 40*sm(400)                                      # mucosa ~380 µm on a 2 mm section
+    s_end = m_end + 0.13*half*2 + 40*sm(300)                              # submucosa
+    p_end = s_end + 0.21*half*2 + 60*sm(300)                              # muscularis propria
+    lamina = m_end - depth
+    muscle = np.minimum(depth - s_end, p_end - depth)
+    fat = depth - p_end - 20 + 30*sm(150)
+    agg = sm(60) + 0.5*sm(200)
+    immune = np.minimum(agg - np.quantile(agg[T], 0.9) if T.any() else agg - 1, (140 - np.abs(depth - m_end))/40)
+    side = rng.choice([-1., 1.])                                          # the carcinoma takes one side of the section, through the wall
+    bed = side*along/half - 0.25 + 0.25*sm(300)
+    nests = sm(70) + 0.6*sm(250)
+    tum = T & (bed > 0) & (depth > 0.3*m_end) & (nests > np.quantile(nests[T], 0.5) if T.any() else False)
+    tum = ndi.binary_opening(tum, iterations=2)
+    tumour = _sdf(tum, step) + 3*sm(20)
+    necrosis = np.minimum(tumour - 75 + 15*sm(60), tumour)
+    lamina = np.minimum(lamina, -tumour - 15)                              # no mucosa left where the carcinoma grows
+    fib = _fibres(X, Y, rng, step, along=depth + 4*sm(40), w=np.clip(muscle/60 + 0.5, 0, 1))   # muscle and fibres run along the wall
+    F = dict(tissue=tissue, lamina_propria=lamina, muscle=muscle, fat=fat, immune=immune, tumour=tumour, necrosis=necrosis,
+             stress=sm(500), **fib)
+    F = {k: np.asarray(a, np.float32) for k, a in F.items()}
+    area = cap[0]*cap[1]/1e6
+    lk = dict(fields={k: F[k] for k in ('tissue', 'lamina_propria', 'muscle', 'fat', 'immune', 'tumour', 'necrosis')}, step=step)
+    # crypts: a palisade of glands side by side along the wall, two rows deep, their long axis along the depth
+    ok, objs = _ring_ok(lk, ['lamina_propria']), []
+    for frac in (0.3, 0.68):
+        band = np.argwhere(T & (np.abs(depth - frac*m_end) < step) & (F['lamina_propria'] > 0))
+        if not len(band): continue
+        band = band[np.argsort(along[band[:, 0], band[:, 1]])]
+        last = -np.inf
+        for i, j in band:
+            if along[i, j] - last < rng.uniform(52, 64): continue
+            o = _obj('duct', X[i, j] + rng.normal(0, 2), Y[i, j] + rng.normal(0, 2), rng.uniform(24, 30), rng.uniform(24, 28),
+                     rng.uniform(2.1, 2.4), rng, 0.04)                     # ~110 x 50 µm, lumen ~25 µm wide
+            o['angle'] = float(th + rng.normal(0, 0.08))
+            if ok(o): objs.append(o); last = along[i, j]
+    objs += _vessels(rng, lk['fields'], step, np.array(image_um), area, 45, ['stroma', 'fat', 'muscle'], objs)
+    return F, pd.DataFrame(objs, columns=OBJECT_COLUMNS), _rbcs(rng, objs)
+
+TISSUES = {'breast_tumour': _breast_tumour, 'lymph_node': _lymph_node, 'colon': _colon}
 
 def tissue_layout(size_um:tuple=(2000., 2000.), # (width, height) of the capture area, µm
                   tissue:str='breast_tumour', # recipe: one of `TISSUES`
@@ -447,6 +499,8 @@ DOMAIN_CELLS = {
     'medulla':    (10., dict(plasma=.45, macrophage=.20, B=.10, T_CD4=.10, fibroblast=.10, endothelial=.05)),
     'sinus':      (1.6, dict(macrophage=.60, T_CD4=.15, B=.10, plasma=.10, endothelial=.05)),
     'fat':        (0.25, dict(fibroblast=.40, endothelial=.30, macrophage=.30)),
+    'lamina_propria': (9., dict(plasma=.34, macrophage=.15, T_CD4=.15, T_CD8=.08, B=.05, fibroblast=.18, endothelial=.05)),
+    'muscle':     (4.5, dict(myoepithelial=.72, fibroblast=.16, endothelial=.06, macrophage=.06)),   # smooth muscle: the ACTA2/MYH11/CNN1 programme
 }
 
 _IMMUNE = ['T_CD4', 'T_CD8', 'B', 'plasma', 'macrophage']
@@ -1049,12 +1103,12 @@ def aggregate_bins(X:sp.spmatrix, # (grid.size, n_genes) counts on `grid` (all b
 # optical density (OD) per unit stain: hematoxylin, eosin (Macenko's reference vectors) and red blood cells
 STAIN_OD = dict(hematoxylin=(0.65, 0.70, 0.29), eosin=(0.10, 0.85, 0.45), rbc=(0.08, 0.80, 0.60))
 
-#                 glass stroma tumour necrosis immune duct  lumen  fat   follicle paracortex medulla sinus
-_BG_E = np.array([0.,   0.62,  0.38,  0.58,    0.16,  0.34, 0.03,  0.05, 0.13,    0.24,      0.28,   0.10], np.float32)
+#                 glass stroma tumour necrosis immune duct  lumen  fat   follicle paracortex medulla sinus lamina muscle
+_BG_E = np.array([0.,   0.62,  0.38,  0.58,    0.16,  0.34, 0.03,  0.05, 0.13,    0.24,      0.28,   0.10, 0.30,  0.78], np.float32)
 
-_BG_H = np.array([0.,   0.035, 0.14,  0.12,    0.10,  0.08, 0.005, 0.,   0.10,    0.10,      0.08,   0.03], np.float32)
+_BG_H = np.array([0.,   0.035, 0.14,  0.12,    0.10,  0.08, 0.005, 0.,   0.10,    0.10,      0.08,   0.03, 0.07,  0.045], np.float32)
 
-_FIBRE = np.array([0.,  1.0,   0.3,   0.0,     0.25,  0.2,  0.0,   0.3,  0.2,     0.25,      0.45,   0.2], np.float32)
+_FIBRE = np.array([0.,  1.0,   0.3,   0.0,     0.25,  0.2,  0.0,   0.3,  0.2,     0.25,      0.45,   0.2,  0.3,   0.7], np.float32)
 
 def render_params(cells:pd.DataFrame, # cells from `place_cells`
                   seed:int=0, # random seed
@@ -1436,7 +1490,8 @@ def write_binned_outputs(out:str|Path, # sample folder: writes out/binned_output
 
 # %% ../nbs/03_simulate.ipynb #745d470d
 DOMAIN_COLOURS = dict(glass='#ffffff', stroma='#f4a6c6', tumour='#7b3294', necrosis='#fdb863', immune='#2166ac', duct='#1b9e77',
-                      lumen='#d9f0d3', fat='#ffffb3', follicle='#4393c3', paracortex='#92c5de', medulla='#b2182b', sinus='#f6e8c3')
+                      lumen='#d9f0d3', fat='#ffffb3', follicle='#4393c3', paracortex='#92c5de', medulla='#b2182b', sinus='#f6e8c3',
+                      lamina_propria='#c2a5cf', muscle='#d6604d')
 
 def domain_map(layout:Layout, # the section
                grid2:BinGrid, # the 2 µm grid
@@ -1497,7 +1552,7 @@ def write_truth(out:str|Path, # sample folder: writes out/truth/
 def simulate_tissue(out:str|Path, # output folder (created): binned_outputs/, tissue_image.tif, truth/
                     size_mm:tuple=(2., 2.), # (width, height) of the capture area, mm (Visium HD: up to 6.5 x 6.5)
                     seed:int=0, # random seed: the same seed gives byte-identical counts
-                    tissue:str='breast_tumour', # 'breast_tumour' or 'lymph_node'
+                    tissue:str='breast_tumour', # 'breast_tumour', 'lymph_node' or 'colon'
                     n_genes:int=2000, # genes in the panel
                     depth:float=200., # target median UMIs per in-tissue 8 µm bin
                     um_per_px:float=VISIUM_HD_UM_PER_PX, # microscope image resolution, µm per px
