@@ -22,6 +22,7 @@ from .enhance import enhance_spots
 from .features import encoder_slug, extract_features
 from .pipeline import load_sample, prepare_sample, save_sample
 from .settings import ReadSettings, TrainSettings
+from .runtime import jsonable, write_json
 from .pseudo_visium import holdout_split, select_genes
 from .train import fit_predict
 from .calibrate import calibrate_to_spots
@@ -62,7 +63,7 @@ class BenchmarkPlan:
     heldout_seed:int=0 # chooses the checkerboard class held out
     train:TrainSettings=TrainSettings() # training settings of every learned method (its `model` is set per method)
     calibrate:bool=True # also score each learned method after spot calibration (`deephex.calibrate`), as '<method>+cal'
-    def key(self)->dict: return _jsonable(asdict(self))
+    def key(self)->dict: return jsonable(asdict(self))
 
 SHARED_B4 = Path(__file__).resolve().parents[2]/'shared'/'data'/'her2st'/'B4' if '__file__' in globals() else Path('../../shared/data/her2st/B4')
 
@@ -79,9 +80,6 @@ QUICK = BenchmarkPlan(virtual=(VirtualTissue('breast_tumour', 0, (1., 1.)),), le
 TINY = BenchmarkPlan(virtual=(VirtualTissue('breast_tumour', 3, (0.6, 0.6)),), encoders=('handcrafted',), n_genes=40,
                      train=TrainSettings(epochs=8))   # seconds: notebooks and tests
 PLANS = dict(full=FULL, quick=QUICK, tiny=TINY)
-
-def _jsonable(o):
-    return json.loads(json.dumps(o, default=lambda v: v.item() if hasattr(v, 'item') else (list(v) if isinstance(v, (tuple, set)) else str(v))))
 
 # %% ../nbs/13_benchmark.ipynb #2913e657
 def git_commit(folder:str|Path='.')->dict:
@@ -206,12 +204,12 @@ def _cell(folder:Path, key:dict, compute, progress:bool)->dict:
     f = folder/'result.json'
     if f.is_file():
         old = json.loads(f.read_text())
-        if old.get('key') == _jsonable(key): return old
+        if old.get('key') == jsonable(key): return old
     folder.mkdir(parents=True, exist_ok=True)
     with resource_meter() as res: scores = compute()
-    out = dict(key=_jsonable(key), seconds=round(res['seconds'], 2), peak_rss_gb=round(res['peak_rss_gb'], 3),
+    out = dict(key=jsonable(key), seconds=round(res['seconds'], 2), peak_rss_gb=round(res['peak_rss_gb'], 3),
                finished=time.strftime('%Y-%m-%dT%H:%M:%S'), **scores)
-    tmp = f.with_suffix('.tmp'); tmp.write_text(json.dumps(_jsonable(out))); tmp.replace(f)
+    write_json(f, out, indent=None)
     return out
 
 def _features(sample:Sample, encoder:str, folder:Path, device:str, progress:bool)->tuple:
@@ -315,7 +313,7 @@ def benchmark(out:str|Path='runs/benchmark', # work folder: simulations, feature
                   git=git, machine=machine_info(), plan=plan.key(),
                   notes=BENCHMARK_NOTES, datasets=datasets)
     report.mkdir(parents=True, exist_ok=True)
-    (report/'benchmark.json').write_text(json.dumps(_jsonable(result), indent=1))
+    write_json(report/'benchmark.json', result)
     (report/'benchmark.md').write_text(benchmark_markdown(result))
     return result
 
@@ -463,10 +461,10 @@ def scaling(out:str|Path='runs/scaling', # work folder
     git = git_commit(Path(deephex.__file__).parent)
     points = [scaling_point(a, out, progress=progress, **kw) for a in tqdm(sorted(areas_mm2), desc='scaling', disable=not progress)]
     res = dict(command=command, created=time.strftime('%Y-%m-%dT%H:%M:%S'), git=git,
-               machine=machine_info(), settings=_jsonable(kw), points=points)
+               machine=machine_info(), settings=jsonable(kw), points=points)
     report = Path(report) if report is not None else Path(out)
     report.mkdir(parents=True, exist_ok=True)
-    (report/'scaling.json').write_text(json.dumps(_jsonable(res), indent=1))
+    write_json(report/'scaling.json', res)
     (report/'scaling.md').write_text(scaling_markdown(res))
     return res
 

@@ -16,7 +16,7 @@ from anndata import AnnData
 
 # %% auto #0
 __all__ = ['LATTICES', 'InputError', 'disk_offsets', 'disk_mask', 'Geometry', 'lattice_positions', 'SuperpixelGrid', 'check_xy',
-           'check_spots', 'Sample', 'superpixel_image', 'select_device', 'resource_meter']
+           'check_spots', 'Sample', 'superpixel_image', 'resource_meter']
 
 # %% ../nbs/00_core.ipynb #323ac9aa
 class InputError(ValueError):
@@ -324,35 +324,6 @@ def superpixel_image(adata:AnnData, # one observation per superpixel, `obs['row'
     img = np.full(shape, fill, np.float32)
     img[r, c] = v
     return img
-
-# %% ../nbs/00_core.ipynb #5d9694b5
-import os, warnings
-
-def select_device(device='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps' or a torch.device
-                  local_rank:int|None=None, # this process's index on its machine; default torchrun's LOCAL_RANK (else 0)
-                  gpu_ids:list|None=None, # GPUs to spread processes over (the release's `gpu_ids`); default all
-                 ): # torch.device
-    "The torch device to run on: a GPU when asked for (or 'auto') and present, else the CPU (with a warning if a GPU was asked for)."
-    import torch
-    if isinstance(device, torch.device) and device.index is not None: return device
-    if device in (None, 'auto'):
-        mps = getattr(torch.backends, 'mps', None)
-        device = 'cuda' if torch.cuda.is_available() else 'mps' if mps is not None and mps.is_available() else 'cpu'
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError) as e: raise InputError(f"unknown device {device!r}", "device", "use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from e
-    if d.type == 'cuda':
-        if not torch.cuda.is_available():
-            warnings.warn(f"device {str(device)!r} requested but no CUDA GPU is visible: running on the CPU", stacklevel=2)
-            return torch.device('cpu')
-        if d.index is None:
-            ids = list(gpu_ids) if gpu_ids else list(range(torch.cuda.device_count()))
-            rank = int(os.environ.get('LOCAL_RANK', 0)) if local_rank is None else local_rank
-            d = torch.device('cuda', ids[rank % len(ids)])
-    if d.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
-        warnings.warn(f"device {str(device)!r} requested but MPS is not available: running on the CPU", stacklevel=2)
-        return torch.device('cpu')
-    return d
-
 
 # %% ../nbs/00_core.ipynb #61cc02ef
 import os, threading, time

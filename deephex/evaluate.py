@@ -18,6 +18,7 @@ from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
 from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy
+from .runtime import jsonable, write_json
 from .pseudo_visium import disk_membership
 
 # %% auto #0
@@ -651,14 +652,6 @@ def _summary(df:pd.DataFrame, ceiling:bool)->dict:
             out[f'{m}_frac_bound_median'] = float(np.median(r[rel_ok]/b[rel_ok])) if rel_ok.any() else None
     return out
 
-def _json_ready(o):
-    "Numpy scalars -> Python, NaN/inf -> None, recursively."
-    if isinstance(o, dict): return {str(k): _json_ready(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return [_json_ready(v) for v in o]
-    if isinstance(o, np.ndarray): return _json_ready(o.tolist())
-    if isinstance(o, (np.integer,)): return int(o)
-    if isinstance(o, (float, np.floating)): return float(o) if np.isfinite(o) else None
-    return o
 
 def top_genes(truth:AnnData, # truth superpixels
               genes:pd.Index, # the scored genes
@@ -725,7 +718,7 @@ def evaluate(prediction:AnnData, # superpixel prediction: obs['row'], obs['col']
     if spots is not None:
         if g is None: raise InputError("spot consistency needs the superpixel grid of the spots", "grid", "pass grid=sample.grid (or the Sample)")
         out['spot_consistency'] = spot_consistency(prediction, spots, g)
-    return _json_ready(out)
+    return jsonable(out)
 
 def per_gene_table(metrics:dict, # output of `evaluate`
                    scale:str|None=None, # e.g. '8um'; default: all scales, stacked with a 'scale' column
@@ -745,7 +738,7 @@ def write_metrics(metrics:dict, # output of `evaluate`
         per_gene_table(metrics).to_csv(path/'per_gene.csv')
         path = path/'metrics.json'
     else: path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_json_ready(metrics), indent=1, allow_nan=False))
+    write_json(path, metrics)
     return path
 
 def summary_table(metrics, # {method name: evaluate() output}, or a list of (name, metrics) pairs
@@ -918,7 +911,7 @@ def score_heldout(pred_spot_counts:AnnData, # held-out spots x genes, predicted
     genes = _spot_genes(pred, true_spot_counts, genes)
     r = pearson_columns(_spot_matrix(pred, genes, normalize, 'prediction'), _spot_matrix(true_spot_counts, genes, normalize, 'truth'))
     ok = np.isfinite(r)
-    return _json_ready(dict(pearson_mean=r[ok].mean() if ok.any() else None, pearson_median=np.median(r[ok]) if ok.any() else None,
+    return jsonable(dict(pearson_mean=r[ok].mean() if ok.any() else None, pearson_median=np.median(r[ok]) if ok.any() else None,
                             pearson_mean_nan0=np.where(ok, r, 0).mean(), n_undefined=int((~ok).sum()),
                             n_spots=true_spot_counts.n_obs, normalize=normalize, genes=list(genes), pearson=r))
 
@@ -938,7 +931,7 @@ def spot_noise_ceiling(true_spot_counts:AnnData, # held-out spots x genes, integ
         rs.append(pearson_columns(*(_spot_matrix(h, genes, normalize, 'truth') for h in halves)))
     r = np.mean(rs, 0)
     c = spearman_brown(r); ok = np.isfinite(c)
-    return _json_ready(dict(reliability_mean=c[ok].mean() if ok.any() else None, reliability_median=np.median(c[ok]) if ok.any() else None,
+    return jsonable(dict(reliability_mean=c[ok].mean() if ok.any() else None, reliability_median=np.median(c[ok]) if ok.any() else None,
                             bound_mean=np.sqrt(np.clip(c[ok], 0, None)).mean() if ok.any() else None,
                             n_undefined=int((~ok).sum()), normalize=normalize, genes=list(genes), reliability=c,
                             bound=np.sqrt(np.clip(c, 0, None)), split_half=r))

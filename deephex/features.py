@@ -20,20 +20,20 @@ import torch.nn.functional as F
 import timm
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from .core import InputError, Geometry, SuperpixelGrid, select_device
+from .core import InputError, Geometry, SuperpixelGrid
+from .runtime import PRECISIONS, atomic_write, autocast, barrier, dist_context, resolve_precision, select_device, write_json
 from .image import tissue_mask_from_image
 
 _log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['TOKEN_KEYS', 'UNI_HUB_ID', 'UNI_ARCH', 'UNI_KWARGS', 'SYNTHETIC_DOMAINS', 'SYNTHETIC_STYLES', 'OD_LUT',
-           'HED_FROM_RGB', 'LUMINANCE', 'BASE_CHANNELS', 'CACHE_FORMAT', 'PRECISIONS', 'strip_config_token',
-           'TileEncoder', 'state_digest', 'read_state_dict', 'load_weights', 'hub_error', 'create_timm_model',
-           'uni_architecture', 'hub_model', 'read_window', 'block_mean', 'block_max', 'synthetic_domains',
-           'synthetic_he', 'hed_from_uint8', 'superpixel_descriptors', 'multiscale_features', 'HandcraftedEncoder',
-           'encoder_slug', 'load_encoder', 'TileLayout', 'FeatureMap', 'image_identity', 'mask_digest', 'FeatureCache',
-           'dist_rank_world', 'resolve_precision', 'check_analysis_image', 'extract_features', 'load_feature_map',
-           'seam_ratio', 'features_cli']
+           'HED_FROM_RGB', 'LUMINANCE', 'BASE_CHANNELS', 'CACHE_FORMAT', 'strip_config_token', 'TileEncoder',
+           'state_digest', 'read_state_dict', 'load_weights', 'hub_error', 'create_timm_model', 'uni_architecture',
+           'hub_model', 'read_window', 'block_mean', 'block_max', 'synthetic_domains', 'synthetic_he', 'hed_from_uint8',
+           'superpixel_descriptors', 'multiscale_features', 'HandcraftedEncoder', 'encoder_slug', 'load_encoder',
+           'TileLayout', 'FeatureMap', 'image_identity', 'mask_digest', 'FeatureCache', 'check_analysis_image',
+           'extract_features', 'load_feature_map', 'seam_ratio', 'features_cli']
 
 # %% ../nbs/05_features.ipynb #624b916f
 TOKEN_KEYS = ('login', 'token', 'hf_token', 'huggingface_token', 'hub_token', 'use_auth_token')
@@ -543,8 +543,7 @@ class FeatureCache:
         np.save(self.folder/'done.npy', np.zeros(tile_shape, bool)); np.save(self.folder/'tissue.npy', tissue)
         self.write_meta(dict(format=CACHE_FORMAT, key=key, info=info, complete=False))
     def write_meta(self, meta:dict):
-        tmp = self.meta_path.with_suffix('.json.tmp')
-        tmp.write_text(json.dumps(meta, indent=1)); os.replace(tmp, self.meta_path)
+        write_json(self.meta_path, meta)
     def open(self)->tuple:
         "(features, done) as writable memmaps."
         return (np.load(self.folder/'feature_map.npy', mmap_mode='r+'), np.load(self.folder/'done.npy', mmap_mode='r+'))
@@ -552,32 +551,6 @@ class FeatureCache:
         meta = self.read_meta(); meta['complete'] = True; meta['info'].update(info); self.write_meta(meta)
 
 # %% ../nbs/05_features.ipynb #b6998306
-def dist_rank_world()->tuple:
-    "(rank, world size); joins the process group when launched by `torchrun` (NCCL on GPUs, gloo on CPUs)."
-    import torch.distributed as dist
-    if not dist.is_available(): return 0, 1
-    if dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    if int(os.environ.get('WORLD_SIZE', 1)) > 1:
-        if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count())
-        dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-def _barrier(world:int):
-    if world > 1:
-        import torch.distributed as dist
-        if dist.get_backend() == 'nccl': dist.barrier(device_ids=[torch.cuda.current_device()])
-        else: dist.barrier()
-
-# %% ../nbs/05_features.ipynb #565ee065
-PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
-
-def resolve_precision(precision:str, device:torch.device)->str:
-    "'auto' -> bf16 on CUDA GPUs that support it, fp32 elsewhere."
-    if precision not in PRECISIONS: raise InputError(f"unknown precision {precision!r}", "precision", f"use one of {PRECISIONS}")
-    if precision != 'auto': return precision
-    return 'bf16' if device.type == 'cuda' and torch.cuda.is_bf16_supported() else 'fp32'
-
 def check_analysis_image(image, geometry:Geometry, where:str='image'):
     "Raise `InputError` unless `image` is a uint8 RGB analysis image whose sides are multiples of the tile size."
     if not hasattr(image, 'shape') or len(image.shape) != 3 or image.shape[2] != 3:
@@ -622,12 +595,11 @@ def _run_tiles(enc, image, layout, geometry, feats, done, tile_tissue, device, p
     mine = [b for n,b in enumerate(batches) if n % world == rank and not done[b[:, 0], b[:, 1]].all()]
     if not mine: return 0
     enc = enc.to(device).eval()
-    amp = dict(bf16=torch.bfloat16, fp16=torch.float16).get(precision)
     def read(b):
         x = torch.from_numpy(np.stack([read_window(image, *(v*s for v in layout.window(i, j)), T, T) for i,j in b]))
         return x.pin_memory() if device.type == 'cuda' else x
     n_done = 0
-    amp_ctx = torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext()   # one context: weights are cast once, not per batch
+    amp_ctx = autocast(device, precision)            # one context for all batches: weights are cast once, not per batch
     with ThreadPoolExecutor(1) as pool, tqdm(total=sum(map(len, mine)), desc=f"{enc.name} features", unit='tile', disable=not progress or rank != 0) as bar, \
          torch.inference_mode(), amp_ctx:
         nxt = pool.submit(read, mine[0])
@@ -667,7 +639,7 @@ def extract_features(sample_or_image, # a `Sample` with an image, or an analysis
     enc = load_encoder(encoder, weights, model_kwargs, tokens_per_tile=geometry.tokens_per_tile)
     if batch_size < 1: raise InputError(f"batch_size must be at least 1, got {batch_size}", "batch_size")
     handcrafted = isinstance(enc, HandcraftedEncoder)
-    rank, world = dist_rank_world()
+    rank, world, _, group, _ = dist_context()
     s = geometry.superpixel_size
     grid = (image.shape[0]//s, image.shape[1]//s)
     dev = torch.device('cpu') if handcrafted else select_device(device)
@@ -690,14 +662,14 @@ def extract_features(sample_or_image, # a `Sample` with an image, or an analysis
                 info = dict(img_info, encoder_source=getattr(enc, 'source', {}), device=str(dev), batch_size=batch_size, world_size=world,
                             channels=getattr(enc, 'channels', None), created=time.strftime('%Y-%m-%d %H:%M:%S'))
                 cache.create(key, info, (*grid, F_), layout.shape, tissue)
-        _barrier(world)
+        barrier(world, group)
         feats, done = cache.open()
     elif world > 1:
         raise InputError("several processes need a shared place to put the map", "cache_dir", "pass cache_dir= on a filesystem all processes share")
     else:
         feats, done = np.zeros((*grid, F_), np.float32), np.zeros(layout.shape, bool)
     need = not bool(done.all())
-    _barrier(world)                                  # every process has looked at `done` before anyone changes it
+    barrier(world, group)                                  # every process has looked at `done` before anyone changes it
     computed = 0
     if need and handcrafted:
         if rank == 0:
@@ -710,9 +682,9 @@ def extract_features(sample_or_image, # a `Sample` with an image, or an analysis
             computed = int(tile_tissue.sum())
     elif need:
         if rank == 0: done[~tile_tissue] = True
-        _barrier(world)
+        barrier(world, group)
         computed = _run_tiles(enc, image, layout, geometry, feats, done, tile_tissue, dev, prec, batch_size, rank, world, cache is not None, progress, callback)
-    if need: _barrier(world)
+    if need: barrier(world, group)
     stats = dict(tiles_total=int(done.size), tiles_tissue=int(tile_tissue.sum()), tiles_computed=computed, seconds=round(time.time() - t0, 3), rank=rank, world_size=world)
     if cache is not None:
         if rank == 0 and need: cache.mark_complete(seconds=stats['seconds'])

@@ -16,7 +16,8 @@ import yaml
 from anndata import AnnData
 
 from contextlib import contextmanager
-from .core import InputError, Geometry, Sample, resource_meter, select_device, superpixel_image
+from .core import InputError, Geometry, Sample, resource_meter, superpixel_image
+from .runtime import jsonable, select_device, write_json
 from .settings import INPUT_FORMATS, RunConfig, ReadSettings, config_from_dict, load_config
 from .image import HEImage
 from .io import read_sample
@@ -73,19 +74,16 @@ class RunLog:
     def done(self, step:str, key:dict, outputs=())->bool:
         "True when `step` finished with these settings and its outputs exist."
         rec = self.steps.get(step)
-        return rec is not None and rec.get('key') == _jsonable(key) and all((self.out/o).exists() for o in outputs)
+        return rec is not None and rec.get('key') == jsonable(key) and all((self.out/o).exists() for o in outputs)
     def finish(self, step:str, key:dict, **info):
         "Record `step` as finished."
-        self.steps[step] = dict(key=_jsonable(key), finished=time.strftime('%Y-%m-%dT%H:%M:%S'), **_jsonable(info))
+        self.steps[step] = dict(key=jsonable(key), finished=time.strftime('%Y-%m-%dT%H:%M:%S'), **jsonable(info))
         self.out.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix('.tmp'); tmp.write_text(json.dumps(dict(steps=self.steps), indent=1)); tmp.replace(self.path)
+        write_json(self.path, dict(steps=self.steps))
 
 def _digest(key:dict)->str:
     "Short stable digest of step settings (names checkpoint folders, so other settings never collide)."
-    return hashlib.sha1(json.dumps(_jsonable(key), sort_keys=True).encode()).hexdigest()[:10]
-
-def _jsonable(o):
-    return json.loads(json.dumps(o, default=lambda v: v.item() if hasattr(v, 'item') else str(v)))
+    return hashlib.sha1(json.dumps(jsonable(key), sort_keys=True).encode()).hexdigest()[:10]
 
 # %% ../nbs/11_pipeline.ipynb #cfab46ba
 def _reader_kwargs(read:ReadSettings)->dict:
@@ -318,7 +316,7 @@ def demo(out:str|Path='runs/demo', # output folder
     want = dict(size_mm=[float(s) for s in size_mm], tissue=tissue, seed=seed)
     if sim.is_file():
         have = json.loads(sim.read_text())
-        if any(_jsonable(have.get(k)) != _jsonable(v) for k,v in want.items()):
+        if any(jsonable(have.get(k)) != jsonable(v) for k,v in want.items()):
             raise InputError(f"{vt} holds a virtual tissue simulated with other settings", vt,
                              "use another --out folder (nothing is overwritten)")
     else: simulate_tissue(vt, size_mm=tuple(size_mm), seed=seed, tissue=tissue, progress=progress)

@@ -22,7 +22,8 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 import deephex
-from .core import Geometry, InputError, Sample, check_xy, select_device, superpixel_image
+from .core import Geometry, InputError, Sample, check_xy, superpixel_image
+from .runtime import atomic_write, autocast, barrier, dist_context, select_device, torch_threads
 from .enhance import enhancement_weights
 from .model import count_parameters, make_model
 from .settings import TrainSettings
@@ -236,11 +237,6 @@ def prepare_training(sample:Sample, # spots (raw counts), geometry, tissue mask
                         torch.from_numpy(target), nbrs, hd_xy, torch.from_numpy(hd_scaled), lo, hi, genes, sample.replace(spots=spots), k_neighbors)
 
 # %% ../nbs/08_train.ipynb #aaf3d620
-def _autocast(device:torch.device, precision:str):
-    "bfloat16 autocast for precision='bf16' (matmuls in bf16, accumulation and the loss in float32)."
-    if precision not in ('fp32', 'bf16'): raise InputError(f"unknown precision {precision!r}", "precision", "use 'fp32' or 'bf16'")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == 'bf16')
-
 def spot_loss(model:torch.nn.Module, # a model from `deephex.model`
               data:TrainingData, # prepared inputs
               idx:np.ndarray, # indices of the spots in this batch
@@ -251,18 +247,10 @@ def spot_loss(model:torch.nn.Module, # a model from `deephex.model`
     hist = data.histology(data.spot_rc[idx]).to(device)
     genes = data.gene_tokens(data.neighbours[idx]).to(device)
     disk = torch.from_numpy(np.nonzero(data.in_disk)[0]).to(device)
-    with _autocast(device, precision): pred, _ = model(hist, genes, disk)
+    with autocast(device, precision): pred, _ = model(hist, genes, disk)
     return torch.nn.functional.mse_loss(pred.float().mean(1), data.target[idx].to(device))
 
 # %% ../nbs/08_train.ipynb #7d1fa219
-def _atomic_write(path:Path, write)->None:
-    "Write a file through `write(tmp_path)` and rename it into place."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try: write(tmp); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
 def save_checkpoint(path:Path, # the checkpoint file (`.../checkpoint.safetensors`)
                     tensors:dict, # {group: state_dict} e.g. {'model': ..., 'best': ...}
                     meta:dict, # JSON-able run metadata
@@ -277,8 +265,8 @@ def save_checkpoint(path:Path, # the checkpoint file (`.../checkpoint.safetensor
             for k, v in st.items(): flat[f"optim.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
         meta['param_groups'] = osd['param_groups']
     text = json.dumps(meta)
-    _atomic_write(path, lambda p: save_file(flat, str(p), metadata={'deephex': text}))
-    _atomic_write(Path(path).with_name('state.json'), lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
+    atomic_write(path, lambda p: save_file(flat, str(p), metadata={'deephex': text}))
+    atomic_write(Path(path).with_name('state.json'), lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
 
 def load_checkpoint(path:Path, # a file written by `save_checkpoint`
                    )->tuple: # ({group: state_dict} without 'optim', optimizer state_dict or None, meta dict)
@@ -479,7 +467,7 @@ def predict_superpixels(models:list, # trained ensemble states (eval mode), all 
         tgt = torch.from_numpy(idx.ravel())[sel]
         ws = w.repeat(len(cen))[sel]
         hist, genes = data.histology(cen).to(device), data.gene_tokens(data.neighbours_of(cen)).to(device)
-        with torch.inference_mode(), _autocast(device, precision):
+        with torch.inference_mode(), autocast(device, precision):
             outs = [m(hist, genes) for m in models]
             P = _median(torch.stack([o[0] for o in outs])).reshape(-1, G)[sel.to(device)].float().cpu()
             Xt.index_add_(0, tgt, P*ws[:, None])
@@ -539,7 +527,7 @@ def write_prediction(adata:AnnData, # from `to_anndata` / `fit_predict`
                     )->Path:
     "Write the prediction to h5ad atomically (temporary file, then rename)."
     path = Path(path)
-    _atomic_write(path, lambda p: adata.write_h5ad(p))
+    atomic_write(path, lambda p: adata.write_h5ad(p))
     return path
 
 # %% ../nbs/08_train.ipynb #5fedd804
@@ -561,18 +549,6 @@ def seam_jumps(gene_map:np.ndarray, # (rows, cols) map, NaN off tissue
     return dict(border=float(b), inside=float(i), ratio=float(b/i))
 
 # %% ../nbs/08_train.ipynb #999494b6
-def _dist_context(timeout:timedelta=timedelta(hours=24))->tuple:
-    "(rank, world_size, local_rank, group, initialised_here) of this process."
-    import torch.distributed as dist
-    if not dist.is_available(): return 0, 1, 0, None, False
-    ours = False
-    if not dist.is_initialized():
-        if int(os.environ.get('WORLD_SIZE', '1')) <= 1: return 0, 1, 0, None, False
-        dist.init_process_group('gloo', timeout=timeout); ours = True
-    rank, world = dist.get_rank(), dist.get_world_size()
-    group = None if dist.get_backend() == 'gloo' else dist.new_group(backend='gloo', timeout=timeout)
-    return rank, world, int(os.environ.get('LOCAL_RANK', rank)), group, ours
-
 def load_state(state_dir:str|Path, # a state's folder written by `train_state`
                device:str|torch.device='cpu', # where to put the model
               )->tuple: # (model in eval mode, run metadata)
@@ -585,13 +561,6 @@ def load_state(state_dir:str|Path, # a state's folder written by `train_state`
     model.load_state_dict(groups['model'])
     return model.to(device).eval(), meta
 
-@contextmanager
-def _torch_threads(n:int|None):
-    if not n: yield; return
-    old = torch.get_num_threads(); torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
-
 # %% ../nbs/08_train.ipynb #b76dd7a3
 def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mask
                 feature_map:np.ndarray, # (rows, cols, C) histology features on `sample.grid`, 0 off tissue
@@ -603,7 +572,7 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                 genes:list|None=None, # genes to model; default hd's genes that the spots have
                 checkpoint_every:int=10, # epochs between checkpoints (with out_dir)
                 gpu_ids:list|None=None, # GPUs to spread processes over; default all
-                n_threads:int|None=None, # CPU threads for torch during this call; default torch's
+                n_threads:int|None=None, # CPU threads for torch during this call; default the cores this process may use
                 embedding:bool=True, # store the gene embedding in obsm['X_deephex']
                 encoder:str|None=None, # name of the histology encoder, for provenance
                 write:bool=True, # write out_dir/prediction.h5ad (when out_dir is given)
@@ -616,10 +585,10 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
     import time
     st = (settings or TrainSettings()).replace(**overrides)
     n_states = st.n_states
-    with _torch_threads(n_threads):
+    with torch_threads(n_threads):
         t0 = time.time()
         data = prepare_training(sample, feature_map, hd, genes, st.k_neighbors, st.leave_spot_out)
-        rank, world, local_rank, group, ours = _dist_context()
+        rank, world, local_rank, group, ours = dist_context()
         if world > 1 and out_dir is None:
             raise InputError(f"{world} processes need a shared out_dir to exchange trained states", "out_dir", "pass out_dir=... (a folder all processes can read)")
         dev = select_device(device, local_rank, gpu_ids)
@@ -630,7 +599,7 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                    for i in range(n_states) if i % world == rank}
         if world > 1:
             import torch.distributed as dist
-            dist.barrier(group=group)
+            barrier(world, group)
             if ours and rank != 0: dist.destroy_process_group()
             if rank != 0: return None
             trained.update({i: train_state(data, st, state=i, state_dir=states/f"{i:02d}", progress=False, **kw)
