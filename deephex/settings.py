@@ -192,7 +192,7 @@ class FeatureSettings(Settings):
         super().__post_init__()
 
 # %% ../nbs/00b_settings.ipynb #ef7d4c2b
-MODEL_KINDS = ('bcaf', 'istar')
+MODEL_KINDS = ('deephex', 'bcaf', 'istar')   # deephex: BCAF + the expression route (deephex.fusion); the others one network each
 TRAIN_PRECISIONS = tuple(p for p in PRECISIONS if p != 'fp16')   # fp16 training would need loss scaling
 BLENDS = ('tent', 'box')
 
@@ -200,7 +200,7 @@ BLENDS = ('tent', 'box')
 class TrainSettings(Settings):
     "The model, its weak supervision and its prediction."
     section:ClassVar[str] = 'train'
-    model:str = setting('bcaf', "model: bcaf (DeepHEx) or istar (the histology-only MLP baseline)", choices=MODEL_KINDS)
+    model:str = setting('bcaf', "model: deephex (BCAF + the expression route), bcaf (the release's network) or istar (the histology-only MLP baseline)", choices=MODEL_KINDS)
     epochs:int = setting(400, "training epochs per state", low=1)
     n_states:int = setting(1, "independently initialised models, combined by their median", low=1)
     embed_dim:int = setting(256, "BCAF fusion width D (the release's BCAF_embeddings)", low=1, aliases=('BCAF_embeddings',))
@@ -221,6 +221,8 @@ class TrainSettings(Settings):
     stride:int|None = setting(None, "prediction window pitch, superpixels; default window_size // 2 + 1", low=1)
     blend:str = setting('tent', "how overlapping prediction windows are blended: tent (seamless) or box", choices=BLENDS)
     calibrate:bool = setting(True, "rescale the prediction so that spot disks reproduce the measured spots")
+    prior_sigma:float = setting(0.5, "deephex expression route: width of the Gaussian over the gene tokens, spot pitches", low=0, low_open=True)
+    route_weight:float|None = setting(None, "deephex: weight of the expression route in the blend; default chosen on held-out spots", low=0, high=1)
 
     def __post_init__(self):
         if self.early_stopping is None: object.__setattr__(self, 'early_stopping', 0)     # None = off, as in earlier versions

@@ -25,14 +25,68 @@ import deephex
 from .core import Geometry, InputError, Sample, check_xy, superpixel_image
 from .runtime import atomic_write, autocast, barrier, dist_context, select_device, torch_threads
 from .enhance import enhancement_weights
-from .model import count_parameters, make_model
+from .model import MODELS, count_parameters, make_model
 from .settings import TrainSettings
 
 # %% auto #0
-__all__ = ['STATE_INDEPENDENT', 'window_offsets', 'tissue_superpixels', 'feature_stats', 'gather_windows', 'nearest_expression',
-           'leave_spot_out_neighbours', 'minmax_scale', 'TrainingData', 'prepare_training', 'spot_loss',
-           'save_checkpoint', 'load_checkpoint', 'default_batch_size', 'train_state', 'blend_weights', 'window_centres',
-           'predict_superpixels', 'to_anndata', 'write_prediction', 'seam_jumps', 'load_state', 'fit_predict']
+__all__ = ['STATE_INDEPENDENT', 'toy_inputs', 'window_offsets', 'tissue_superpixels', 'feature_stats', 'gather_windows',
+           'nearest_expression', 'leave_spot_out_neighbours', 'minmax_scale', 'TrainingData', 'prepare_training',
+           'spot_loss', 'save_checkpoint', 'load_checkpoint', 'default_batch_size', 'train_state', 'blend_weights',
+           'window_centres', 'predict_superpixels', 'to_anndata', 'write_prediction', 'seam_jumps', 'load_state',
+           'train_states', 'predict_anndata', 'fit_predict']
+
+# %% ../nbs/08_train.ipynb #9e70c2be
+def toy_inputs(size_um:float=672, # section width and height, µm
+               n_genes:int=12, # genes
+               n_channels:int=8, # feature channels
+               seed:int=0, # random seed
+               um_per_px:float=1.0, # full-resolution pixel size
+               geometry:Geometry=Geometry.visium(), # superpixels and spot layout
+              )->tuple: # (Sample with truth, feature map, hd stand-in, true cell-type proportions)
+    "Sample (with truth), feature map, hd stand-in and the true cell-type fields of a small virtual section (seconds, for examples and tests)."
+    from deephex.core import lattice_positions
+    from deephex.image import HEImage
+    rng = np.random.default_rng(seed)
+    n = int(size_um/geometry.superpixel_um)                          # superpixels per side
+    rr, cc = np.mgrid[:n, :n]
+    tissue = ((rr - n/2)/(0.45*n))**2 + ((cc - n/2)/(0.42*n))**2 <= 1
+    fields = np.stack([ndimage.gaussian_filter(rng.normal(size=(n, n)), 2.5) for _ in range(3)], -1)
+    types = np.exp(10*fields)/np.exp(10*fields).sum(-1, keepdims=True)           # cell-type proportions
+    density = 4*(0.5 + ndimage.gaussian_filter(rng.uniform(size=(n, n)), 2))   # UMIs scale per superpixel
+    profiles = rng.gamma(0.6, 2., (3, n_genes))                                  # expression per cell type
+    lam = density[..., None]*(types @ profiles)*tissue[..., None]
+    truth = rng.poisson(lam).astype(np.float32)
+    fmap = (types @ rng.normal(size=(3, n_channels)) + 0.2*rng.normal(size=(n, n, n_channels)) + 2).astype(np.float32)
+    fmap[~tissue] = 0
+    genes = [f"gene{i}" for i in range(n_genes)]
+    # spots: a hex lattice, kept where the centre is on tissue; counts = sum of the disk
+    grid_um = lattice_positions(size_um - 60, size_um - 60, geometry.spot_pitch_um, geometry.lattice, origin_um=(30., 30.))
+    rc = np.floor(grid_um[['y_um', 'x_um']].to_numpy()/geometry.superpixel_um).astype(int)
+    keep = tissue[rc[:, 0], rc[:, 1]]
+    grid_um, rc = grid_um[keep].reset_index(drop=True), rc[keep]
+    off = geometry.disk_offsets()
+    disk = rc[:, None] + off[None]
+    ok = ((disk >= 0) & (disk < n)).all(-1)
+    counts = np.where(ok[..., None], truth[disk[..., 0].clip(0, n-1), disk[..., 1].clip(0, n-1)], 0).sum(1)
+    obs = grid_um[['array_row', 'array_col']].astype(int).set_axis([f"spot{i}" for i in range(len(grid_um))])
+    spots = AnnData(counts.astype(np.float32), obs=obs, var=pd.DataFrame(index=genes))
+    spots.obsm['spatial'] = grid_um[['x_um', 'y_um']].to_numpy()/um_per_px
+    # a pseudo-H&E: eosin pink tinted by the cell types, white off tissue, at full resolution
+    up = round(geometry.superpixel_um/um_per_px)
+    rgb = np.where(tissue[..., None], 235 - types @ np.array([[60, 120, 40], [120, 60, 90], [30, 90, 120]]), 250)
+    image = HEImage(np.kron(rgb, np.ones((up, up, 1))).astype(np.uint8))
+    sample = Sample(spots, um_per_px, geometry, image=image, tissue_mask=tissue, name='toy')
+    tr, tc = np.nonzero(tissue)
+    t = AnnData(truth[tr, tc], obs=pd.DataFrame(dict(row=tr, col=tc), index=[f"{r}x{c}" for r, c in zip(tr, tc)]), var=pd.DataFrame(index=genes))
+    t.obsm['spatial'] = sample.grid.superpixel_centres(np.stack([tr, tc], 1))
+    sample = sample.replace(truth=t)
+    # hd stand-in: spots + midpoints of neighbouring spots
+    xy, X = spots.obsm['spatial'], spots.X
+    pairs = cKDTree(xy).query_pairs(1.1*geometry.spot_pitch_um/um_per_px, output_type='ndarray')
+    hd = AnnData(np.concatenate([X, (X[pairs[:, 0]] + X[pairs[:, 1]])/2]).astype(np.float32))
+    hd.var_names = genes
+    hd.obsm['spatial'] = np.concatenate([xy, (xy[pairs[:, 0]] + xy[pairs[:, 1]])/2])
+    return sample, fmap, hd, types
 
 # %% ../nbs/08_train.ipynb #5b32a13c
 def window_offsets(geometry:Geometry, # analysis units and spot layout
@@ -145,6 +199,8 @@ class TrainingData:
     genes:list # gene names, in column order
     sample:Sample # the sample (grid, geometry, image, name)
     k:int=6 # gene tokens per window
+    hd_min:np.ndarray|None=None # (G,) per-gene minimum of the high-density vectors trained on (their scaling)
+    hd_max:np.ndarray|None=None # (G,) per-gene maximum
 
     @property
     def n_spots(self)->int: return len(self.spot_rc)
@@ -166,6 +222,19 @@ class TrainingData:
         "(n, k) nearest high-density vectors to the centres of superpixels `rc`."
         if not hasattr(self, '_tree'): self._tree = cKDTree(self.hd_xy)
         return nearest_expression(self.hd_xy, self.grid.superpixel_centres(rc), self.k, self._tree)
+    def with_tokens(self, hd:AnnData # other high-density vectors with the same genes (e.g. of every spot)
+                   )->TrainingData:
+        "The same prepared inputs with other gene tokens for prediction, scaled as the training tokens were."
+        import copy
+        if 'spatial' not in hd.obsm: raise InputError("high-density vectors need obsm['spatial']", "hd")
+        miss = [g for g in self.genes if g not in hd.var_names]
+        if miss: raise InputError(f"{len(miss)} genes missing from the new gene tokens (e.g. {miss[:3]})", "hd", "build them from spots with the same genes")
+        out = copy.copy(self)
+        X = _dense(hd[:, self.genes].X).astype(np.float64)
+        out.hd_xy = np.asarray(hd.obsm['spatial'], float)
+        out.hd_scaled = torch.from_numpy(((X - self.hd_min)/(self.hd_max - self.hd_min + 1e-12)).astype(np.float32))
+        if hasattr(out, '_tree'): del out._tree
+        return out
     def fingerprint(self)->str:
         "A hash of the training inputs: checkpoints from other inputs are never resumed."
         h = hashlib.sha1()
@@ -229,12 +298,13 @@ def prepare_training(sample:Sample, # spots (raw counts), geometry, tissue mask
     mean, std = feature_stats(feature_map, tissue)
     offsets, in_disk = window_offsets(sample.geometry)
     target, lo, hi = minmax_scale(_dense(spots[:, genes].X))
-    hd_scaled, _, _ = minmax_scale(_dense(hd[:, genes].X))
+    hd_scaled, hd_lo, hd_hi = minmax_scale(_dense(hd[:, genes].X))
     hd_xy = np.asarray(hd.obsm['spatial'], float)
     nbrs = (leave_spot_out_neighbours(hd_xy, _enhancement_of(spots, sample, hd_xy), spots.obsm['spatial'], k_neighbors)
             if leave_spot_out else nearest_expression(hd_xy, spots.obsm['spatial'], k_neighbors))
     return TrainingData(feature_map, mean, std, tissue, offsets, in_disk, sample.grid.to_superpixel(spots.obsm['spatial']),
-                        torch.from_numpy(target), nbrs, hd_xy, torch.from_numpy(hd_scaled), lo, hi, genes, sample.replace(spots=spots), k_neighbors)
+                        torch.from_numpy(target), nbrs, hd_xy, torch.from_numpy(hd_scaled), lo, hi, genes, sample.replace(spots=spots), k_neighbors,
+                        hd_lo, hd_hi)
 
 # %% ../nbs/08_train.ipynb #aaf3d620
 def spot_loss(model:torch.nn.Module, # a model from `deephex.model`
@@ -562,6 +632,66 @@ def load_state(state_dir:str|Path, # a state's folder written by `train_state`
     return model.to(device).eval(), meta
 
 # %% ../nbs/08_train.ipynb #b76dd7a3
+def train_states(sample:Sample, # spots (raw counts), image, geometry, tissue mask
+                 feature_map:np.ndarray, # (rows, cols, C) histology features on `sample.grid`, 0 off tissue
+                 hd:AnnData, # high-density expression (`deephex.enhance.enhance_spots`)
+                 settings:TrainSettings, # model and training settings
+                 *,
+                 device:str='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', ...
+                 out_dir:str|Path|None=None, # checkpoints (resume); required with several processes
+                 genes:list|None=None, # genes to model; default hd's genes that the spots have
+                 checkpoint_every:int=10, # epochs between checkpoints (with out_dir)
+                 gpu_ids:list|None=None, # GPUs to spread processes over; default all
+                 progress:bool=True, # tqdm bars
+                 callback=None, # callback(state, epochs_done, history) after each epoch
+                )->dict|None: # data, models, metas, device, world_size, seconds (None on torchrun ranks other than 0)
+    "Prepare the inputs and train (or resume, or load) every ensemble state, spread over the processes of a torchrun."
+    import time
+    st, t0 = settings, time.time()
+    data = prepare_training(sample, feature_map, hd, genes, st.k_neighbors, st.leave_spot_out)
+    rank, world, local_rank, group, ours = dist_context()
+    if world > 1 and out_dir is None:
+        raise InputError(f"{world} processes need a shared out_dir to exchange trained states", "out_dir", "pass out_dir=... (a folder all processes can read)")
+    dev = select_device(device, local_rank, gpu_ids)
+    states = None if out_dir is None else Path(out_dir)/'states'
+    kw = dict(device=dev, checkpoint_every=checkpoint_every, callback=callback)
+    trained = {i: train_state(data, st, state=i, state_dir=None if states is None else states/f"{i:02d}",
+                              progress=progress and rank == 0, **kw)
+               for i in range(st.n_states) if i % world == rank}
+    if world > 1:
+        import torch.distributed as dist
+        barrier(world, group)
+        if ours and rank != 0: dist.destroy_process_group()
+        if rank != 0: return None
+        trained.update({i: train_state(data, st, state=i, state_dir=states/f"{i:02d}", progress=False, **kw)
+                        for i in range(st.n_states) if i not in trained})
+        if ours: dist.destroy_process_group()
+    return dict(data=data, models=[trained[i][0] for i in range(st.n_states)], metas=[trained[i][1] for i in range(st.n_states)],
+                device=dev, world_size=world, settings=st, seconds=time.time() - t0)
+
+def predict_anndata(trained:dict, # output of `train_states`
+                    *,
+                    tokens:AnnData|None=None, # other gene tokens to predict with (e.g. the high-density vectors of every spot)
+                    embedding:bool=True, # store the gene embedding in obsm['X_deephex']
+                    encoder:str|None=None, # name of the histology encoder, for provenance
+                    progress:bool=True, # tqdm bars
+                    region:np.ndarray|None=None, # bool superpixel mask: predict only there (default every in-tissue superpixel)
+                   )->AnnData:
+    "Predict every (or every `region`) in-tissue superpixel with trained states, as an AnnData with the run's provenance."
+    import time
+    st, metas, dev = trained['settings'], trained['metas'], trained['device']
+    data = trained['data'] if tokens is None else trained['data'].with_tokens(tokens)
+    t1 = time.time()
+    pred = predict_superpixels(trained['models'], data, st.stride, st.blend, embedding=embedding, device=dev, precision=st.precision,
+                               progress=progress, region=region)
+    params = dict(st.key(), model_config=metas[0]['config'], n_parameters=metas[0]['n_parameters'], encoder=encoder,
+                  epochs_trained=[m['epoch'] for m in metas], final_loss=[m['history']['loss'][-1] if m['history']['loss'] else float('nan') for m in metas],
+                  batch_size=metas[0]['batch_size'], n_spots=data.n_spots, device=str(dev), world_size=trained['world_size'],
+                  seconds=dict(train=trained['seconds'], predict=time.time() - t1),
+                  loss_history={str(i): m['history']['loss'] for i, m in enumerate(metas)},
+                  val_loss_history={str(i): m['history']['val_loss'] for i, m in enumerate(metas) if m['history']['val_loss']})
+    return to_anndata(data, pred, params)
+
 def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mask
                 feature_map:np.ndarray, # (rows, cols, C) histology features on `sample.grid`, 0 off tissue
                 hd:AnnData, # high-density expression (`deephex.enhance.enhance_spots`)
@@ -581,40 +711,14 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                 region:np.ndarray|None=None, # bool superpixel mask: predict only there (default every in-tissue superpixel)
                 **overrides, # `TrainSettings` fields that override `settings` (e.g. model='istar', epochs=50)
                )->AnnData|None: # the prediction (None on ranks other than 0)
-    "Train DeepHEx (or the iStar-style baseline) on the spots and predict every in-tissue superpixel."
-    import time
+    "Train a network of `deephex.model` (BCAF, or the iStar-style baseline) on the spots and predict every in-tissue superpixel."
     st = (settings or TrainSettings()).replace(**overrides)
-    n_states = st.n_states
+    if st.model not in MODELS: raise InputError(f"fit_predict trains one network ({', '.join(MODELS)}); {st.model!r} is fitted by deephex.fusion.fit_model",
+                                                "model", "use deephex.fusion.fit_model (the pipeline does)")
     with torch_threads(n_threads):
-        t0 = time.time()
-        data = prepare_training(sample, feature_map, hd, genes, st.k_neighbors, st.leave_spot_out)
-        rank, world, local_rank, group, ours = dist_context()
-        if world > 1 and out_dir is None:
-            raise InputError(f"{world} processes need a shared out_dir to exchange trained states", "out_dir", "pass out_dir=... (a folder all processes can read)")
-        dev = select_device(device, local_rank, gpu_ids)
-        states = None if out_dir is None else Path(out_dir)/'states'
-        kw = dict(device=dev, checkpoint_every=checkpoint_every, callback=callback)
-        trained = {i: train_state(data, st, state=i, state_dir=None if states is None else states/f"{i:02d}",
-                                  progress=progress and rank == 0, **kw)
-                   for i in range(n_states) if i % world == rank}
-        if world > 1:
-            import torch.distributed as dist
-            barrier(world, group)
-            if ours and rank != 0: dist.destroy_process_group()
-            if rank != 0: return None
-            trained.update({i: train_state(data, st, state=i, state_dir=states/f"{i:02d}", progress=False, **kw)
-                            for i in range(n_states) if i not in trained})
-            if ours: dist.destroy_process_group()
-        t1 = time.time()
-        models = [trained[i][0] for i in range(n_states)]
-        pred = predict_superpixels(models, data, st.stride, st.blend, embedding=embedding, device=dev, precision=st.precision, progress=progress, region=region)
-        t2 = time.time()
-        metas = [trained[i][1] for i in range(n_states)]
-        params = dict(st.key(), model_config=metas[0]['config'], n_parameters=metas[0]['n_parameters'], encoder=encoder,
-                      epochs_trained=[m['epoch'] for m in metas], final_loss=[m['history']['loss'][-1] if m['history']['loss'] else float('nan') for m in metas],
-                      batch_size=metas[0]['batch_size'], n_spots=data.n_spots, device=str(dev), world_size=world, seconds=dict(train=t1 - t0, predict=t2 - t1),
-                      loss_history={str(i): m['history']['loss'] for i, m in enumerate(metas)},
-                      val_loss_history={str(i): m['history']['val_loss'] for i, m in enumerate(metas) if m['history']['val_loss']})
-        adata = to_anndata(data, pred, params)
+        trained = train_states(sample, feature_map, hd, st, device=device, out_dir=out_dir, genes=genes, checkpoint_every=checkpoint_every,
+                               gpu_ids=gpu_ids, progress=progress, callback=callback)
+        if trained is None: return None
+        adata = predict_anndata(trained, embedding=embedding, encoder=encoder, progress=progress, region=region)
         if out_dir is not None and write: write_prediction(adata, Path(out_dir)/'prediction.h5ad')
         return adata
