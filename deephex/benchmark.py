@@ -24,15 +24,15 @@ from .pipeline import load_sample, prepare_sample, save_sample
 from .settings import ReadSettings, TrainSettings
 from .runtime import jsonable, write_json
 from .pseudo_visium import holdout_split, select_genes
-from .train import fit_predict
+from .fusion import disks_region, fit_model
 from .calibrate import calibrate_to_spots
 
 # %% auto #0
-__all__ = ['VIRTUAL_METHODS', 'HELDOUT_METHODS', 'LEARNED', 'RANDOM_VIT', 'SHARED_B4', 'FULL', 'QUICK', 'TINY', 'PLANS',
-           'BENCHMARK_NOTES', 'SCALING_AREAS_MM2', 'VirtualTissue', 'BenchmarkPlan', 'default_legacy_st', 'git_commit',
-           'machine_info', 'prepare_virtual', 'prepare_legacy_st', 'predict_virtual', 'disks_region', 'predict_heldout',
+__all__ = ['VIRTUAL_METHODS', 'HELDOUT_METHODS', 'LEARNED', 'CALIBRATED', 'RANDOM_VIT', 'SHARED_B4', 'FULL', 'QUICK', 'TINY',
+           'PLANS', 'BENCHMARK_NOTES', 'SCALING_AREAS_MM2', 'VirtualTissue', 'BenchmarkPlan', 'default_legacy_st',
+           'git_commit', 'machine_info', 'prepare_virtual', 'prepare_legacy_st', 'predict_virtual', 'predict_heldout',
            'method_dir', 'saved_predictions', 'benchmark', 'benchmark_tables', 'benchmark_summary',
-           'benchmark_markdown', 'scaling_point', 'scaling', 'scaling_markdown']
+           'benchmark_by_tissue', 'benchmark_markdown', 'scaling_point', 'scaling', 'scaling_markdown']
 
 # %% ../nbs/13_benchmark.ipynb #d1cbb94c
 @dataclass(frozen=True)
@@ -44,9 +44,14 @@ class VirtualTissue:
     @property
     def name(self)->str: return f"virtual-{self.tissue}-s{self.seed}-{self.size_mm[0]:g}x{self.size_mm[1]:g}mm"
 
-VIRTUAL_METHODS = ('spot_broadcast', 'interpolation', 'istar', 'bcaf')
-HELDOUT_METHODS = ('nearest', 'idw', 'ridge', 'ridge_idw', 'istar', 'bcaf')
-LEARNED = {'istar': dict(model='istar'), 'bcaf': dict(model='bcaf')}   # fit_predict options of each learned method
+VIRTUAL_METHODS = ('spot_broadcast', 'interpolation', 'istar', 'bcaf', 'deephex')
+HELDOUT_METHODS = ('nearest', 'idw', 'ridge', 'ridge_idw', 'istar', 'bcaf', 'deephex')
+LEARNED = {  # TrainSettings of each learned method, on top of the plan's (`deephex run`'s defaults)
+    'deephex': dict(model='deephex'),                                                    # the default: BCAF + the expression route
+    'bcaf': dict(model='bcaf', leave_spot_out=False, calibrate=False),                   # BCAF alone, as deephex ran it before the fusion
+    'istar': dict(model='istar', leave_spot_out=False, calibrate=False),                 # the iStar-style histology-only MLP
+}
+CALIBRATED = ('bcaf', 'istar')   # also scored after spot calibration, as '<method>+cal' (deephex calibrates inside)
 RANDOM_VIT = 'timm:vit_small_patch16_224'
 
 @dataclass(frozen=True)
@@ -61,8 +66,9 @@ class BenchmarkPlan:
     heldout_genes:int=250 # HVGs on legacy ST (METHOD §6)
     heldout_fraction:float=0.25 # share of legacy ST spots held out (checkerboard)
     heldout_seed:int=0 # chooses the checkerboard class held out
-    train:TrainSettings=TrainSettings() # training settings of every learned method (its `model` is set per method)
-    calibrate:bool=True # also score each learned method after spot calibration (`deephex.calibrate`), as '<method>+cal'
+    seeds:tuple=(0,) # training seeds of the learned methods on legacy ST (a virtual tissue trains with its own simulation seed)
+    train:TrainSettings=TrainSettings() # training settings of every learned method: `deephex run`'s defaults (`LEARNED` sets the model)
+    calibrate:bool=True # also score bcaf and istar after spot calibration (`deephex.calibrate`), as '<method>+cal'
     def key(self)->dict: return jsonable(asdict(self))
 
 SHARED_B4 = Path(__file__).resolve().parents[2]/'shared'/'data'/'her2st'/'B4' if '__file__' in globals() else Path('../../shared/data/her2st/B4')
@@ -73,12 +79,12 @@ def default_legacy_st()->str|None:
         if p.is_dir(): return str(p.resolve())
     return None
 
-FULL = BenchmarkPlan(virtual=tuple(VirtualTissue(t, s) for t in ('breast_tumour', 'lymph_node') for s in (0, 1)),
-                     legacy_st='auto', encoders=('handcrafted', RANDOM_VIT), train=TrainSettings(epochs=100))
+FULL = BenchmarkPlan(virtual=tuple(VirtualTissue(t, s) for t in ('breast_tumour', 'lymph_node', 'colon') for s in (0, 1, 2)),
+                     legacy_st='auto', encoders=('handcrafted',), seeds=(0, 1, 2))
 QUICK = BenchmarkPlan(virtual=(VirtualTissue('breast_tumour', 0, (1., 1.)),), legacy_st='auto', encoders=('handcrafted',),
-                      n_genes=100, heldout_genes=100, train=TrainSettings(epochs=40))
+                      virtual_methods=('interpolation', 'deephex'), heldout_methods=('idw', 'ridge_idw', 'deephex'), n_genes=100, heldout_genes=100)
 TINY = BenchmarkPlan(virtual=(VirtualTissue('breast_tumour', 3, (0.6, 0.6)),), encoders=('handcrafted',), n_genes=40,
-                     train=TrainSettings(epochs=8))   # seconds: notebooks and tests
+                     train=TrainSettings(epochs=8, embed_dim=32, n_heads=4, hidden=(64, 64)))   # seconds: notebooks and tests
 PLANS = dict(full=FULL, quick=QUICK, tiny=TINY)
 
 # %% ../nbs/13_benchmark.ipynb #2913e657
@@ -132,34 +138,29 @@ def prepare_legacy_st(path:str|Path, # a HER2ST-layout folder
     return s, holdout_split(s.spots, fraction, seed=seed)
 
 # %% ../nbs/13_benchmark.ipynb #7eddf8e7
-def _fit(method:str, sample:Sample, feature_map:np.ndarray, plan:BenchmarkPlan, device:str, work:Path|None, progress:bool, region=None)->AnnData:
+def _fit(method:str, sample:Sample, feature_map:np.ndarray, plan:BenchmarkPlan, device:str, work:Path|None, progress:bool, region=None, seed:int=0)->AnnData:
     if method not in LEARNED: raise InputError(f"unknown learned method {method!r}", "method", f"use one of {sorted(LEARNED)}")
     hd = enhance_spots(sample.spots, sample.geometry, sample.um_per_px)
-    return fit_predict(sample, feature_map, hd, plan.train, device=device, out_dir=work, write=False, progress=progress,
-                       region=region, **LEARNED[method])
+    return fit_model(sample, feature_map, hd, plan.train.replace(seed=seed, **LEARNED[method]), device=device, out_dir=work, progress=progress, region=region)
 
 def predict_virtual(method:str, # one of VIRTUAL_METHODS
                     sample:Sample, # prepared virtual tissue (with truth and tissue mask)
                     feature_map:np.ndarray, # (rows, cols, C) features on sample.grid
                     plan:BenchmarkPlan, # training settings
                     device:str='auto', work:Path|None=None, progress:bool=True,
+                    seed:int=0, # training seed
                    )->AnnData: # superpixel prediction (expected counts)
     "A method's 8 µm prediction of a virtual tissue."
     if method == 'spot_broadcast': return predict_spot_broadcast(sample.spots, sample, sample.tissue_mask)
     if method == 'interpolation': return predict_interpolation(sample.spots, sample, sample.tissue_mask)
-    return _fit(method, sample, feature_map, plan, device, work, progress)
-
-def disks_region(sample:Sample)->np.ndarray:
-    "Bool superpixel mask of the spot disks (training and held-out: calibration needs the training disks too)."
-    _, rc = spot_disks(sample.spots, sample)
-    m = np.zeros(sample.grid.shape, bool); m[rc[:, 0], rc[:, 1]] = True
-    return m
+    return _fit(method, sample, feature_map, plan, device, work, progress, seed=seed)
 
 def predict_heldout(method:str, # one of HELDOUT_METHODS
                     sample:Sample, # legacy ST sample (all spots, selected genes)
                     heldout:np.ndarray, # bool per spot
                     feature_map:np.ndarray, # features on sample.grid
                     plan:BenchmarkPlan, device:str='auto', work:Path|None=None, progress:bool=True,
+                    seed:int=0, # training seed
                    )->tuple: # (held-out spots x genes, superpixel prediction of the disks or None)
     "A method's prediction of the held-out spots (and, for learned methods, its superpixel prediction over the spot disks)."
     spots = sample.spots
@@ -168,7 +169,7 @@ def predict_heldout(method:str, # one of HELDOUT_METHODS
     if method in ('ridge', 'ridge_idw'):
         return predict_ridge(spots, heldout, spot_features(feature_map, spots, sample), idw=method == 'ridge_idw'), None
     train = sample.replace(spots=spots[~heldout].copy())
-    pred = _fit(method, train, feature_map, plan, device, work, progress, region=disks_region(sample))
+    pred = _fit(method, train, feature_map, plan, device, work, progress, region=disks_region(sample), seed=seed)
     return heldout_spot_counts(pred, spots, sample, heldout), pred
 
 # %% ../nbs/13_benchmark.ipynb #d7f12e67
@@ -195,7 +196,7 @@ def saved_predictions(out:str|Path, # a benchmark work folder
                       encoder:str='handcrafted', # encoder of the learned methods
                      )->dict: # {method: path to prediction.h5ad}, benchmark order, those that exist
     "The superpixel predictions a benchmark run saved for one virtual dataset."
-    methods = [(m, None) for m in VIRTUAL_METHODS if m not in LEARNED] + [(m + c, encoder) for m in LEARNED for c in ('', '+cal')]
+    methods = [(m, None) for m in VIRTUAL_METHODS if m not in LEARNED] + [(m + c, encoder) for m in LEARNED for c in ('', '+cal') if not c or m in CALIBRATED]
     paths = {m: method_dir(out, dataset, m, e)/'prediction.h5ad' for m, e in methods}
     return {m: p for m, p in paths.items() if p.is_file()}
 
@@ -244,8 +245,8 @@ def _virtual_dataset(vt:VirtualTissue, plan:BenchmarkPlan, out:Path, device:str,
             if method not in LEARNED: continue
             where = method_dir(out, vt.name, method, enc)
             key = dict(method=method, encoder=enc, plan={k: v for k, v in plan.key().items() if k not in ('virtual', 'legacy_st', 'encoders', 'virtual_methods', 'heldout_methods')})
-            res['methods'][f"{method}/{enc}"] = _cell(where, key, score(method, lambda: predict_virtual(method, sample, fm, plan, device, None, progress), where), progress)
-            if plan.calibrate:
+            res['methods'][f"{method}/{enc}"] = _cell(where, key, score(method, lambda: predict_virtual(method, sample, fm, plan, device, None, progress, seed=vt.seed), where), progress)
+            if plan.calibrate and method in CALIBRATED:
                 calibrated = lambda: calibrate_to_spots(ad.read_h5ad(where/'prediction.h5ad'), sample.spots, sample, copy=False)
                 res['methods'][f"{method}+cal/{enc}"] = _cell(method_dir(out, vt.name, f"{method}+cal", enc), dict(key, calibrated=True, source=res['methods'][f"{method}/{enc}"]['finished']),
                                                               score(method, calibrated, method_dir(out, vt.name, f"{method}+cal", enc)), progress)
@@ -258,9 +259,9 @@ def _heldout_dataset(path:str, plan:BenchmarkPlan, out:Path, device:str, progres
     ceiling = spot_noise_ceiling(truth)
     res = dict(kind='heldout', path=str(path), n_spots=sample.spots.n_obs, n_heldout=int(held.sum()), n_genes=sample.spots.n_vars,
                reliability_mean=ceiling['reliability_mean'], bound_mean=ceiling['bound_mean'], features={}, methods={})
-    def score(method, fm, keep=None):
+    def score(method, fm, keep=None, seed=0):
         def compute():
-            counts, pred = predict_heldout(method, sample, held, fm, plan, device, None, progress)
+            counts, pred = predict_heldout(method, sample, held, fm, plan, device, None, progress, seed=seed)
             if keep is not None: keep['pred'] = pred
             return _heldout_scores(score_heldout(counts, truth))
         return compute
@@ -273,17 +274,21 @@ def _heldout_dataset(path:str, plan:BenchmarkPlan, out:Path, device:str, progres
         fm, tissue, finfo = _features(sample, enc, out/name, device, progress)
         if sample.tissue_mask is None: sample = sample.replace(tissue_mask=tissue)
         res['features'][enc] = finfo
+        plan_key = {k: v for k, v in plan.key().items() if k not in ('virtual', 'legacy_st', 'encoders', 'virtual_methods', 'heldout_methods', 'n_genes', 'seeds')}
         for method in plan.heldout_methods:
             if method in ('nearest', 'idw'): continue
-            key = dict(method=method, encoder=enc, plan={k: v for k, v in plan.key().items() if k not in ('virtual', 'legacy_st', 'encoders', 'virtual_methods', 'heldout_methods', 'n_genes')})
-            where, keep = method_dir(out, name, method, enc), {}
-            res['methods'][f"{method}/{enc}"] = r = _cell(where, key, score(method, fm, keep if method in LEARNED else None), progress)
-            if 'pred' in keep and keep['pred'] is not None: keep['pred'].write_h5ad(where/'prediction.h5ad')
-            if plan.calibrate and method in LEARNED:
-                def calibrated(where=where):
-                    cal = calibrate_to_spots(ad.read_h5ad(where/'prediction.h5ad'), sample.spots[~held], sample, copy=False)
-                    return _heldout_scores(score_heldout(heldout_spot_counts(cal, sample.spots, sample, held), truth))
-                res['methods'][f"{method}+cal/{enc}"] = _cell(method_dir(out, name, f"{method}+cal", enc), dict(key, calibrated=True, source=r['finished']), calibrated, progress)
+            for seed in (plan.seeds if method in LEARNED else (None,)):
+                tag = '' if seed is None else f"/seed{seed}"
+                key = dict(method=method, encoder=enc, plan=plan_key, **({} if seed is None else dict(seed=seed)))
+                where, keep = method_dir(out, name, method + tag.replace('/', '-'), enc), {}
+                res['methods'][f"{method}/{enc}{tag}"] = r = _cell(where, key, score(method, fm, keep if method in LEARNED else None, seed or 0), progress)
+                if 'pred' in keep and keep['pred'] is not None: keep['pred'].write_h5ad(where/'prediction.h5ad')
+                if plan.calibrate and method in CALIBRATED:
+                    def calibrated(where=where):
+                        cal = calibrate_to_spots(ad.read_h5ad(where/'prediction.h5ad'), sample.spots[~held], sample, copy=False)
+                        return _heldout_scores(score_heldout(heldout_spot_counts(cal, sample.spots, sample, held), truth))
+                    res['methods'][f"{method}+cal/{enc}{tag}"] = _cell(method_dir(out, name, f"{method}+cal" + tag.replace('/', '-'), enc),
+                                                                      dict(key, calibrated=True, source=r['finished']), calibrated, progress)
     return res
 
 def benchmark(out:str|Path='runs/benchmark', # work folder: simulations, features, predictions, per-cell results
@@ -324,10 +329,29 @@ BENCHMARK_NOTES = ("No pretrained pathology encoder (UNI and kin are gated or ne
 
 # %% ../nbs/13_benchmark.ipynb #c85e5d35
 def benchmark_tables(result:dict)->dict:
-    "One DataFrame per dataset: methods x (Pearson mean/median at each scale, fraction of the bound √r_SB, SSIM, RMSE, composition, time, memory)."
+    "One DataFrame per dataset: methods x (Pearson mean/median at each scale, fraction of the bound √r_SB, SSIM, RMSE, composition, time, memory; legacy ST: over the training seeds)."
     tables = {}
     for name, d in result['datasets'].items():
         rows = []
+        if d['kind'] != 'virtual':                              # legacy ST: one row per method, its training seeds averaged
+            groups = {}
+            for method, r in d['methods'].items():
+                m, _, rest = method.partition('/')
+                enc, _, seed = rest.partition('/')
+                groups.setdefault((m, enc or '–'), []).append((seed, r))
+            for (m, enc), rs in groups.items():
+                vals = [r['pearson_mean'] for _, r in rs]
+                row = dict(method=m, encoder=enc, **{'pearson mean': float(np.mean(vals)),
+                           'sd over seeds': float(np.std(vals, ddof=1)) if len(vals) > 1 else None,
+                           'per seed': ', '.join(f"{v:.3f}" for v in vals) if len(vals) > 1 else None,
+                           'pearson median': float(np.mean([r['pearson_median'] for _, r in rs])),
+                           'frac bound': float(np.mean(vals))/d['bound_mean'] if d.get('bound_mean') else None,
+                           'time s': float(np.mean([r['seconds'] for _, r in rs])), 'peak RSS GB': float(max(r['peak_rss_gb'] for _, r in rs))})
+                rows.append(row)
+            df = pd.DataFrame(rows)
+            df = pd.concat([df, pd.DataFrame([{'method': 'bound √r_SB (a perfect predictor)', 'encoder': '–', 'pearson mean': d['bound_mean']}])], ignore_index=True)
+            tables[name] = df
+            continue
         for method, r in d['methods'].items():
             m, _, enc = method.partition('/')
             row = dict(method=m, encoder=enc or '–')
@@ -339,20 +363,13 @@ def benchmark_tables(result:dict)->dict:
                         row.update({'median 8um': a['pearson']['median'], 'frac bound 8um': a.get('pearson_frac_bound'),
                                     'composition 8um': a['composition']['mean'], 'ssim 8um': a['ssim']['mean'], 'rmse 8um': a['rmse']['mean']})
                 row['spot error'] = r.get('spot_consistency')
-            else:
-                row.update({'pearson mean': r['pearson_mean'], 'pearson median': r['pearson_median'],
-                            'frac bound': r['pearson_mean']/d['bound_mean'] if d.get('bound_mean') else None})
             row.update({'time s': r['seconds'], 'peak RSS GB': r['peak_rss_gb']})
             rows.append(row)
         df = pd.DataFrame(rows)
-        if d['kind'] == 'virtual':
-            first = next(iter(d['methods'].values()))['scales']['8um']['all']
-            ceil = dict(method='bound √r_SB (a perfect predictor)', encoder='–', **{f'pearson {s}': v['all']['bound']['mean'] for s, v in next(iter(d['methods'].values()))['scales'].items()})
-            ceil['composition 8um'] = first['bound_composition']['mean']
-            df = pd.concat([df, pd.DataFrame([ceil])], ignore_index=True)
-        else:
-            df = pd.concat([df, pd.DataFrame([{'method': 'bound √r_SB (a perfect predictor)', 'encoder': '–', 'pearson mean': d['bound_mean']}])], ignore_index=True)
-        tables[name] = df
+        first = next(iter(d['methods'].values()))['scales']['8um']['all']
+        ceil = dict(method='bound √r_SB (a perfect predictor)', encoder='–', **{f'pearson {s}': v['all']['bound']['mean'] for s, v in next(iter(d['methods'].values()))['scales'].items()})
+        ceil['composition 8um'] = first['bound_composition']['mean']
+        tables[name] = pd.concat([df, pd.DataFrame([ceil])], ignore_index=True)
     return tables
 
 def benchmark_summary(result:dict)->pd.DataFrame:
@@ -367,12 +384,33 @@ def benchmark_summary(result:dict)->pd.DataFrame:
         g = v.groupby('label', sort=False)
         out = pd.DataFrame({'virtual: pearson 8um': g['pearson 8um'].mean(), 'sd over tissues': g['pearson 8um'].std(),
                             'frac bound 8um': g['frac bound 8um'].mean(), 'pearson 32um': g['pearson 32um'].mean(),
-                            'composition 8um': g['composition 8um'].mean()})
+                            'composition 8um': g['composition 8um'].mean(), 'composition sd': g['composition 8um'].std()})
     for n in held:
         t = tables[n]
         out = out.join(pd.Series(t['pearson mean'].values, index=key(t), name=f"{n}: held-out pearson"), how='outer', sort=False)
+        if 'sd over seeds' in t and t['sd over seeds'].notna().any():
+            out = out.join(pd.Series(t['sd over seeds'].values, index=key(t), name=f"{n}: sd over seeds"), how='outer', sort=False)
     order = list(dict.fromkeys([l for n in virt + held for l in key(tables[n])]))
     return out.reindex(order).rename_axis('method').reset_index()
+
+def benchmark_by_tissue(result:dict)->pd.DataFrame:
+    "Virtual tissues by kind: each method's mean ± sd over the seeds of every tissue kind (Pearson and composition at 8 µm)."
+    tables = benchmark_tables(result)
+    rows = []
+    for n, d in result['datasets'].items():
+        if d['kind'] != 'virtual': continue
+        t = tables[n]
+        for _, r in t.iterrows():
+            rows.append(dict(tissue=d['tissue'], method=r['method'] + ('' if r['encoder'] == '–' else f" · {r['encoder']}"),
+                             pearson=r['pearson 8um'], composition=r['composition 8um']))
+    if not rows: return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    g = df.groupby(['tissue', 'method'], sort=False)
+    fmt = lambda m, s_, n: f"{m:.3f} ± {s_:.3f}" if n > 1 else f"{m:.3f}"
+    out = pd.DataFrame({'pearson 8um': [fmt(m, s_, n) for m, s_, n in zip(g['pearson'].mean(), g['pearson'].std().fillna(0), g['pearson'].size())],
+                        'composition 8um': [fmt(m, s_, n) for m, s_, n in zip(g['composition'].mean(), g['composition'].std().fillna(0), g['composition'].size())],
+                        'n': g['pearson'].size().values}, index=g['pearson'].mean().index)
+    return out.reset_index()
 
 def _md(df:pd.DataFrame)->str:
     cols = list(df.columns)
@@ -390,7 +428,10 @@ def benchmark_markdown(result:dict)->str:
             f"Machine: {mi['processor']}, {mi['cpu_count']} cores, {mi['memory_gb']} GB, GPU: {mi['cuda'] or 'none'}; torch {mi['versions']['torch']}, deephex {mi['versions']['deephex']}",
             "", result.get('notes', ''), ""]
     body = ["## Summary", "", "Virtual tissues: mean over the tissues and seeds of the mean per-gene score at 8 µm (and 32 µm) over in-tissue "
-            "superpixels; legacy ST: mean per-gene Pearson across held-out spots. Per-dataset tables follow.", "", _md(benchmark_summary(result)), ""]
+            "superpixels; legacy ST: mean per-gene Pearson across held-out spots (mean over the training seeds). Per-dataset tables follow.", "",
+            _md(benchmark_summary(result)), ""]
+    by = benchmark_by_tissue(result)
+    if len(by): body += ["### Virtual tissues by kind", "", "Mean ± sd over the seeds of each tissue kind.", "", _md(by), ""]
     for name, df in benchmark_tables(result).items():
         d = result['datasets'][name]
         what = (f"virtual {d['tissue']} (seed {d['seed']}, {d['size_mm'][0]:g} × {d['size_mm'][1]:g} mm): {d['n_spots']} pseudo-spots, "
@@ -418,7 +459,7 @@ def _run_child(cmd:list, log:Path, interval:float=0.2)->dict:
 
 def scaling_point(area_mm2:float, # tissue area (a square section of this area)
                   out:str|Path, # work folder
-                  n_genes:int=1000, epochs:int=400, early_stopping:int|None=20, precision:str='fp32', device:str='auto',
+                  n_genes:int=1000, epochs:int|None=None, early_stopping:int|None=None, precision:str='fp32', device:str='auto',
                   extra_args:tuple=(), # more `deephex run` options
                   progress:bool=True,
                  )->dict:
@@ -431,7 +472,8 @@ def scaling_point(area_mm2:float, # tissue area (a square section of this area)
         with resource_meter() as r: simulate_tissue(data, size_mm=(side, side), seed=0, progress=progress)
         sim = dict(seconds=round(r['seconds'], 1), peak_rss_gb=round(r['peak_rss_gb'], 2))
     cmd = [sys.executable, '-m', 'deephex.cli', 'run', '--input', f"visium_hd:{data}", '--out', str(run_dir), '--genes', str(n_genes),
-           '--epochs', str(epochs), '--precision', precision, '--device', device, '--quiet', *map(str, extra_args)]
+           '--precision', precision, '--device', device, '--quiet', *map(str, extra_args)]
+    if epochs is not None: cmd += ['--epochs', str(epochs)]
     if early_stopping is not None: cmd += ['--early-stopping', str(early_stopping)]   # 0 = off
     if run_dir.exists(): shutil.rmtree(run_dir)           # a measurement starts from scratch (a rerun of `deephex run` would skip finished steps)
     run_dir.mkdir(parents=True)
@@ -441,7 +483,7 @@ def scaling_point(area_mm2:float, # tissue area (a square section of this area)
     steps = json.loads((run_dir/'run.json').read_text())['steps']
     spots, truth = ad.read_h5ad(run_dir/'sample'/'spots.h5ad', backed='r'), ad.read_h5ad(run_dir/'sample'/'truth.h5ad', backed='r')
     pred_info = steps['predict']
-    epochs_done = int(np.max(pred_info.get('epochs_trained') or [epochs]))
+    epochs_done = int(np.max(pred_info.get('epochs_trained') or [epochs or 0]))
     train_s = (pred_info.get('seconds') or {}).get('train')
     metrics = json.loads((run_dir/'metrics.json').read_text()) if (run_dir/'metrics.json').is_file() else {}
     pearson = {k: v['summary']['all']['pearson']['mean'] for k, v in metrics.get('methods', {}).get('deephex', {}).get('scales', {}).items()}

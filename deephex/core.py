@@ -16,7 +16,7 @@ from anndata import AnnData
 
 # %% auto #0
 __all__ = ['LATTICES', 'InputError', 'disk_offsets', 'disk_mask', 'Geometry', 'lattice_positions', 'SuperpixelGrid', 'check_xy',
-           'check_spots', 'Sample', 'superpixel_image', 'resource_meter']
+           'check_spots', 'Sample', 'superpixel_obs_names', 'superpixel_anndata', 'superpixel_image', 'resource_meter']
 
 # %% ../nbs/00_core.ipynb #323ac9aa
 class InputError(ValueError):
@@ -273,6 +273,26 @@ class Sample:
                 f"superpixel grid {self.grid.shape[0]}x{self.grid.shape[1]} ({g.superpixel_um:g} µm)"
                 + ("" if self.tissue_mask is None else f"; tissue {self.tissue_mask.sum()} superpixels")
                 + ("" if self.truth is None else f"; truth {self.truth.n_obs} superpixels"))
+
+# %% ../nbs/00_core.ipynb #a4b716ad
+def superpixel_obs_names(rc:np.ndarray # (n, 2) int superpixel (row, col)
+                        )->list: # ['row x col', ...]
+    "The obs_names of superpixels: '{row}x{col}'."
+    return [f"{r}x{c}" for r, c in np.asarray(rc, np.int64).reshape(-1, 2)]
+
+def superpixel_anndata(X, # (n, g) expected counts or counts (dense or sparse)
+                       rc:np.ndarray, # (n, 2) int superpixel (row, col)
+                       var_names, # the g gene names (or a var DataFrame indexed by them)
+                       grid:SuperpixelGrid|None=None, # when given, obsm['spatial'] = superpixel centres (full-res x, y)
+                       obs:dict|None=None, # extra obs columns
+                      )->AnnData: # obs['row'], obs['col'], X, [obsm['spatial']]
+    "Truth or prediction in the superpixel exchange form."
+    rc = np.asarray(rc, np.int64).reshape(-1, 2)
+    var = var_names.copy() if isinstance(var_names, pd.DataFrame) else pd.DataFrame(index=pd.Index(var_names).astype(str))
+    o = pd.DataFrame(dict(row=rc[:, 0].astype(np.int32), col=rc[:, 1].astype(np.int32), **(obs or {})), index=superpixel_obs_names(rc))
+    a = AnnData(X if sp.issparse(X) else np.asarray(X, np.float32), obs=o, var=var)
+    if grid is not None: a.obsm['spatial'] = grid.superpixel_centres(rc)
+    return a
 
 # %% ../nbs/00_core.ipynb #a9c5e14c
 def _grid_shape(adata:AnnData)->tuple|None:

@@ -17,13 +17,13 @@ from scipy.spatial import Delaunay, cKDTree
 from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
-from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy
+from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy, superpixel_anndata
 from .runtime import jsonable, write_json
 from .pseudo_visium import disk_membership
 
 # %% auto #0
-__all__ = ['METRICS', 'BOUND_COLUMNS', 'MIN_RELIABILITY', 'NORMALIZATIONS', 'superpixel_anndata', 'superpixel_rc', 'block_matrix',
-           'aggregate', 'bin_superpixels', 'constant_columns', 'pearson_columns', 'spearman_columns', 'minmax_columns',
+__all__ = ['METRICS', 'BOUND_COLUMNS', 'MIN_RELIABILITY', 'NORMALIZATIONS', 'superpixel_rc', 'block_matrix', 'aggregate',
+           'bin_superpixels', 'constant_columns', 'pearson_columns', 'spearman_columns', 'minmax_columns',
            'masked_ssim', 'gene_proportions', 'composition_columns', 'binomial_thin', 'spearman_brown', 'noise_ceiling',
            'noise_ceilings', 'superpixel_metrics', 'spot_disks', 'disk_matrix', 'sum_over_spots', 'spot_consistency',
            'predict_spot_broadcast', 'interpolation_weights', 'predict_interpolation', 'top_genes', 'evaluate',
@@ -32,20 +32,6 @@ __all__ = ['METRICS', 'BOUND_COLUMNS', 'MIN_RELIABILITY', 'NORMALIZATIONS', 'sup
            'spot_features', 'predict_ridge']
 
 # %% ../nbs/10_evaluate.ipynb #df708be3
-def superpixel_anndata(X, # (n, g) expected counts (dense or sparse)
-                       rc:np.ndarray, # (n, 2) int superpixel (row, col)
-                       var_names, # the g gene names
-                       grid:SuperpixelGrid|None=None, # when given, obsm['spatial'] = superpixel centres (full-res x, y)
-                      )->AnnData: # obs['row'], obs['col'], X, [obsm['spatial']]
-    "A prediction (or truth) AnnData in the superpixel exchange form."
-    rc = np.asarray(rc, np.int64).reshape(-1, 2)
-    a = AnnData(X if sp.issparse(X) else np.asarray(X, np.float32))
-    a.obs_names = [f"{r}x{c}" for r, c in rc]
-    a.var_names = pd.Index(var_names).astype(str)
-    a.obs['row'], a.obs['col'] = rc[:, 0], rc[:, 1]
-    if grid is not None: a.obsm['spatial'] = grid.superpixel_centres(rc)
-    return a
-
 def superpixel_rc(adata:AnnData, # superpixel AnnData (prediction or truth)
                   where:str='prediction', # name used in error messages
                   grid:SuperpixelGrid|None=None, # to derive (row, col) from obsm['spatial'] when obs lacks them

@@ -158,12 +158,16 @@ def blend_weight(A:np.ndarray, # (n, G) histology route at the held-out spots
                  E:np.ndarray, # (n, G) expression route there
                  Y:np.ndarray, # (n, G) their measured counts
                  grid:int=21, # weights tried in [0, 1]
-                )->tuple: # (w, {w: error})
-    "The weight of E in (1 - w) A + w E that predicts the held-out spots best (per-gene variance-scaled squared error)."
+                )->tuple: # (w, {w: mean error})
+    "The weight of E in (1 - w) A + w E: the smallest within one standard error of the best (per-spot, per-gene variance-scaled squared error)."
     var = np.maximum(Y.var(0), 1e-12)
     ws = np.linspace(0, 1, grid)
-    err = np.array([(((1 - w)*A + w*E - Y)**2/var).mean() for w in ws])
-    return float(ws[int(np.argmin(err))]), dict(zip(np.round(ws, 3).tolist(), err.round(5).tolist()))
+    err = np.stack([(((1 - w)*A + w*E - Y)**2/var).mean(1) for w in ws])          # (n_w, n_spots)
+    best = int(np.argmin(err.mean(1)))
+    d = err - err[best]                                                            # paired differences to the best weight
+    se = d.std(1, ddof=1)/np.sqrt(err.shape[1]) if err.shape[1] > 1 else np.zeros(len(ws))
+    w = ws[int(np.flatnonzero(d.mean(1) <= se)[0])]
+    return float(w), dict(zip(np.round(ws, 3).tolist(), err.mean(1).round(5).tolist()))
 
 # %% ../nbs/10b_fusion.ipynb #4bf99db0
 def disks_region(sample:Sample, # the sample (grid and spot geometry)

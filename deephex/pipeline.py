@@ -24,8 +24,8 @@ from .io import read_sample
 from .pseudo_visium import simulate_pseudo_visium, select_genes
 from .features import extract_features
 from .enhance import enhance_spots
-from .train import fit_predict, write_prediction
-from .calibrate import calibrate_to_spots
+from .train import STATE_INDEPENDENT, write_prediction
+from .fusion import fit_model
 from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict_interpolation, read_prediction, summary_table, write_metrics
 
 # %% auto #0
@@ -203,16 +203,14 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
         else:
             hd = enhance_spots(sample.spots, sample.geometry, sample.um_per_px)
             if lead: hd.write_h5ad(out/'enhanced.h5ad'); log.finish('enhance', k_read, n_points=hd.n_obs)
-    # 4. training + prediction (checkpoints resume inside), then spot calibration
-    k_train = dict(features=k_feat, train={k: v for k, v in cfg.train.key().items() if k != 'calibrate'})
-    k_model = dict(k_train, calibrate=cfg.calibrate)
+    # 4. the model (deephex.fusion.fit_model: training resumes from its checkpoints; calibration and the blend inside)
+    k_model = dict(features=k_feat, train=cfg.train.key())
+    k_states = dict(features=k_feat, train={k: v for k, v in cfg.train.key().items() if k not in STATE_INDEPENDENT + ('prior_sigma', 'route_weight')})
     with stage('train_predict'):
         if not log.done('predict', k_model, ['prediction.h5ad']):
-            pred = fit_predict(sample, feature_map, hd, cfg.train, device=cfg.device, out_dir=out/'model'/f"{cfg.model}-{_digest(k_train)}",
-                               write=False, gpu_ids=cfg.gpu_ids, encoder=cfg.encoder, progress=progress)
+            pred = fit_model(sample, feature_map, hd, cfg.train, device=cfg.device, out_dir=out/'model'/f"{cfg.model}-{_digest(k_states)}",
+                             gpu_ids=cfg.gpu_ids, encoder=cfg.encoder, progress=progress)
             if pred is None: return {}   # a non-leading torchrun process: rank 0 writes the outputs
-            if cfg.calibrate:
-                with stage('calibrate'): calibrate_to_spots(pred, sample.spots[:, list(pred.var_names)], sample, copy=False)
             write_prediction(pred, out/'prediction.h5ad')
             log.finish('predict', k_model, n_superpixels=pred.n_obs, epochs_trained=np.asarray(pred.uns['deephex']['epochs_trained']).tolist(),
                        seconds=pred.uns['deephex'].get('seconds'))

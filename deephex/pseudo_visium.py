@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from scipy import ndimage
 from anndata import AnnData
 
-from .core import InputError, Geometry, SuperpixelGrid, Sample, lattice_positions, superpixel_image
+from .core import InputError, Geometry, SuperpixelGrid, Sample, lattice_positions, superpixel_image, superpixel_anndata
 
 # %% auto #0
 __all__ = ['HVG_FLAVORS', 'superpixel_truth', 'fill_small_holes', 'tissue_mask_from_truth', 'pseudo_spot_centres',
@@ -45,9 +45,7 @@ def superpixel_truth(sample:Sample, # high-resolution sample: Visium HD bins or 
     pool = sp.csr_matrix((np.ones(len(key), np.float32), (inv, np.arange(len(key)))), shape=(len(ukey), len(key)))
     X = (pool @ _csr(sample.spots.X)).tocsr()
     row, col = ukey // grid.shape[1], ukey % grid.shape[1]
-    obs = pd.DataFrame(dict(row=row, col=col, n_bins=np.bincount(inv)), index=[f"{r}_{c}" for r, c in zip(row, col)])
-    truth = AnnData(X, obs=obs, var=sample.spots.var[[]].copy())
-    truth.obsm['spatial'] = grid.superpixel_centres(np.stack([row, col], 1))
+    truth = superpixel_anndata(X, np.stack([row, col], 1), sample.spots.var[[]], grid, obs=dict(n_bins=np.bincount(inv)))
     truth.uns['superpixel_grid'] = dict(shape=list(grid.shape), superpixel_um=grid.geometry.superpixel_um,
                                         fullres_um_per_px=grid.fullres_um_per_px)
     return truth

@@ -80,6 +80,7 @@ def _valid(f, v)->bool:
 class Settings:
     "Base of the settings dataclasses: every field checked at construction; YAML sections read strictly."
     section:ClassVar[str] = ''          # the YAML section (and the prefix in messages)
+    PRESETS:ClassVar[dict] = {}         # named sets of values (a `preset` field selects one)
 
     def __post_init__(self):
         for f in fields(self):
@@ -132,7 +133,7 @@ class Settings:
                              f"the keys of section '{cls.section}' are: {', '.join(sorted(keys))}")
         kw = {keys[k]: v for k, v in d.items()}
         kw.update({k: v for k, v in overrides.items() if v is not None})
-        try: return cls(**kw)
+        try: return cls().replace(**kw)
         except InputError as e: raise InputError(e.problem, f"{where}: {e.where}", e.fix) from None
 
     def replace(self, **kw):
@@ -143,6 +144,11 @@ class Settings:
             close = difflib.get_close_matches(bad[0], names, n=1)
             raise InputError(f"unknown {self.section} setting {bad[0]!r}" + (f" (did you mean {close[0]!r}?)" if close else ""), bad[0],
                              f"{type(self).__name__} has: {', '.join(names)}")
+        name = kw.pop('preset', None)
+        if name is not None:                                            # a preset's values first, then the ones given with it
+            if name not in self.PRESETS:
+                raise InputError(f"unknown preset {name!r}", self.where('preset'), f"use one of {', '.join(self.PRESETS)}")
+            return replace(self, **self.PRESETS[name], preset=name).replace(**kw)
         return replace(self, **kw)
     def key(self)->dict:
         "The settings as a JSON-able dict (for run.json and the keys of finished steps)."
@@ -201,7 +207,7 @@ class TrainSettings(Settings):
     "The model, its weak supervision and its prediction."
     section:ClassVar[str] = 'train'
     model:str = setting('bcaf', "model: deephex (BCAF + the expression route), bcaf (the release's network) or istar (the histology-only MLP baseline)", choices=MODEL_KINDS)
-    epochs:int = setting(400, "training epochs per state", low=1)
+    epochs:int|None = setting(None, "training epochs per state; default about 2000 optimiser steps: ~120 epochs on a few hundred spots, ~17 on a full Visium capture (20 to 400)", low=1)
     n_states:int = setting(1, "independently initialised models, combined by their median", low=1)
     embed_dim:int = setting(256, "BCAF fusion width D (the release's BCAF_embeddings)", low=1, aliases=('BCAF_embeddings',))
     n_heads:int = setting(8, "attention heads", low=1)
@@ -221,8 +227,13 @@ class TrainSettings(Settings):
     stride:int|None = setting(None, "prediction window pitch, superpixels; default window_size // 2 + 1", low=1)
     blend:str = setting('tent', "how overlapping prediction windows are blended: tent (seamless) or box", choices=BLENDS)
     calibrate:bool = setting(True, "rescale the prediction so that spot disks reproduce the measured spots")
+    preset:str|None = setting(None, "a named set of values applied first: release = the original DeepHEx training (BCAF, 400 epochs, no masking, no calibration)",
+                              choices=('release',))
     prior_sigma:float = setting(0.5, "deephex expression route: width of the Gaussian over the gene tokens, spot pitches", low=0, low_open=True)
     route_weight:float|None = setting(None, "deephex: weight of the expression route in the blend; default chosen on held-out spots", low=0, high=1)
+
+    PRESETS:ClassVar[dict] = dict(release=dict(model='bcaf', epochs=400, lr=1e-4, fusion_dropout=0., leave_spot_out=False, early_stopping=0,
+                                               calibrate=False, n_states=1, embed_dim=256, n_heads=8, hidden=(512, 512, 512), k_neighbors=6))
 
     def __post_init__(self):
         if self.early_stopping is None: object.__setattr__(self, 'early_stopping', 0)     # None = off, as in earlier versions

@@ -22,18 +22,18 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 import deephex
-from .core import Geometry, InputError, Sample, check_xy, superpixel_image
+from .core import Geometry, InputError, Sample, check_xy, superpixel_anndata, superpixel_image
 from .runtime import atomic_write, autocast, barrier, dist_context, select_device, torch_threads
 from .enhance import enhancement_weights
 from .model import MODELS, count_parameters, make_model
 from .settings import TrainSettings
 
 # %% auto #0
-__all__ = ['STATE_INDEPENDENT', 'toy_inputs', 'window_offsets', 'tissue_superpixels', 'feature_stats', 'gather_windows',
-           'nearest_expression', 'leave_spot_out_neighbours', 'minmax_scale', 'TrainingData', 'prepare_training',
-           'spot_loss', 'save_checkpoint', 'load_checkpoint', 'default_batch_size', 'train_state', 'blend_weights',
-           'window_centres', 'predict_superpixels', 'to_anndata', 'write_prediction', 'seam_jumps', 'load_state',
-           'train_states', 'predict_anndata', 'fit_predict']
+__all__ = ['TARGET_STEPS', 'STATE_INDEPENDENT', 'toy_inputs', 'window_offsets', 'tissue_superpixels', 'feature_stats',
+           'gather_windows', 'nearest_expression', 'leave_spot_out_neighbours', 'minmax_scale', 'TrainingData',
+           'prepare_training', 'spot_loss', 'save_checkpoint', 'load_checkpoint', 'default_batch_size',
+           'default_epochs', 'train_state', 'blend_weights', 'window_centres', 'predict_superpixels', 'to_anndata',
+           'write_prediction', 'seam_jumps', 'load_state', 'train_states', 'predict_anndata', 'fit_predict']
 
 # %% ../nbs/08_train.ipynb #9e70c2be
 def toy_inputs(size_um:float=672, # section width and height, µm
@@ -77,8 +77,7 @@ def toy_inputs(size_um:float=672, # section width and height, µm
     image = HEImage(np.kron(rgb, np.ones((up, up, 1))).astype(np.uint8))
     sample = Sample(spots, um_per_px, geometry, image=image, tissue_mask=tissue, name='toy')
     tr, tc = np.nonzero(tissue)
-    t = AnnData(truth[tr, tc], obs=pd.DataFrame(dict(row=tr, col=tc), index=[f"{r}x{c}" for r, c in zip(tr, tc)]), var=pd.DataFrame(index=genes))
-    t.obsm['spatial'] = sample.grid.superpixel_centres(np.stack([tr, tc], 1))
+    t = superpixel_anndata(truth[tr, tc], np.stack([tr, tc], 1), genes, sample.grid)
     sample = sample.replace(truth=t)
     # hd stand-in: spots + midpoints of neighbouring spots
     xy, X = spots.obsm['spatial'], spots.X
@@ -370,6 +369,14 @@ def default_batch_size(n_spots:int)->int:
     "The release's batch size: min(32, N/16), at least 1."
     return min(32, max(1, n_spots//16))
 
+TARGET_STEPS = 2000   # optimiser steps the default epoch count aims at
+
+def default_epochs(n_spots:int, # spots trained on
+                   batch_size:int, # spots per batch
+                  )->int:
+    "Epochs for about `TARGET_STEPS` optimiser steps, between 20 and 400: ~120 on a few hundred spots, ~17 on a full Visium capture."
+    return int(min(400, max(20, math.ceil(TARGET_STEPS/math.ceil(n_spots/batch_size)))))
+
 STATE_INDEPENDENT = ('epochs', 'n_states', 'calibrate', 'stride', 'blend')   # settings that do not change how one state trains
 
 def train_state(data:TrainingData, # prepared inputs
@@ -385,13 +392,14 @@ def train_state(data:TrainingData, # prepared inputs
     "Train (or resume, or load) one ensemble state by weak supervision on the spots."
     st = (settings or TrainSettings()).replace(**overrides)
     device = select_device(device) if not isinstance(device, torch.device) else device
-    s, epochs, early_stopping, precision = st.seed + state, st.epochs, st.early_stopping, st.precision
+    s, early_stopping, precision = st.seed + state, st.early_stopping, st.precision
     with _seeded(s, device): model = make_model(st.model, data.n_features, data.n_genes, st)
     model.to(device)
     order = np.random.default_rng(st.seed).permutation(data.n_spots)
     n_val = max(1, round(st.val_fraction*data.n_spots)) if early_stopping else 0
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     bs = st.batch_size or default_batch_size(len(train_idx))
+    epochs = st.epochs or default_epochs(len(train_idx), bs)
     opt = torch.optim.Adam(model.parameters(), lr=st.lr)
     settings = {k: v for k, v in st.key().items() if k not in STATE_INDEPENDENT}
     settings.update(kind=st.model, config=model.config, batch_size=bs, seed=s, val_fraction=st.val_fraction if early_stopping else 0.)
@@ -572,10 +580,7 @@ def to_anndata(data:TrainingData, # the prepared inputs (sample, grid, genes, sc
     "The superpixel prediction as an AnnData that scanpy/squidpy plot directly."
     s, grid, rc = data.sample, data.sample.grid, pred['rc']
     lib = library_id or s.name
-    obs = dict(row=rc[:, 0].astype(np.int32), col=rc[:, 1].astype(np.int32))
-    ad = AnnData(pred['X'], obs=pd.DataFrame(obs, index=[f"{r}x{c}" for r, c in rc]),
-                 var=pd.DataFrame(dict(spot_min=data.spot_min, spot_max=data.spot_max), index=list(data.genes)))
-    ad.obsm['spatial'] = grid.superpixel_centres(rc)
+    ad = superpixel_anndata(pred['X'], rc, pd.DataFrame(dict(spot_min=data.spot_min, spot_max=data.spot_max), index=list(data.genes)), grid)
     if pred.get('embedding') is not None: ad.obsm['X_deephex'] = pred['embedding']
     spatial = dict(scalefactors=dict(tissue_hires_scalef=1., spot_diameter_fullres=float(grid.superpixel_fullres_px),
                                      microns_per_pixel=float(s.um_per_px), superpixel_size_um=float(s.geometry.superpixel_um)),
