@@ -230,12 +230,14 @@ def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mas
             Eb = E.predict(E.inputs(sample.grid.superpixel_centres(rc[b:b+32768]))).astype(np.float32)/n_disk
             XA[b:b+32768] = (1 - w)*XA[b:b+32768] + w*Eb*shape[b:b+32768]
         A.X = XA
+        if st.calibrate: A = calibrate_to_spots(A, spots, sample, copy=False)      # the blend, too, reproduces the spots
     A.uns['deephex'] = {**dict(A.uns['deephex']), 'model': 'deephex',
                         'fusion': dict(route_weight=w, chosen='held-out spots' if st.route_weight is None else 'fixed', n_heldout=int(val.sum()),
                                        heldout_pearson=dict(histology=float(np.nanmean(pearson_columns(Av, Yv))),
                                                             expression=float(np.nanmean(pearson_columns(Ev, Yv))),
                                                             blend=float(np.nanmean(pearson_columns((1 - w)*Av + w*Ev, Yv)))),
-                                       errors=errors, prior_sigma=st.prior_sigma, seconds=dict(validation=t1 - t0, final=time.time() - t1))}
+                                       weights_tried=np.array(list(errors), float), heldout_error=np.array(list(errors.values()), float),
+                                       prior_sigma=st.prior_sigma, seconds=dict(validation=t1 - t0, final=time.time() - t1))}
     return A
 
 # %% ../nbs/10b_fusion.ipynb #1cc61ac4

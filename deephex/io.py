@@ -22,7 +22,8 @@ __all__ = ['SPACERANGER_QC_IMAGES', 'VISIUM_POS_COLS', 'PIXEL_SIZE_KEYS', 'IMAGE
            'first_existing', 'read_table', 'read_10x_counts', 'match_spots', 'um_per_px_from_lattice', 'make_sample',
            'spaceranger_image', 'find_microscope_image', 'read_visium_hd', 'read_spaceranger_positions', 'read_visium',
            'fraction_on_tissue', 'pixel_size_from_json', 'read_xenium_cells', 'read_legacy_st',
-           'lattice_from_positions', 'read_istar', 'write_istar', 'read_anndata', 'read_sample']
+           'lattice_from_positions', 'read_istar', 'write_istar', 'write_visium', 'write_legacy_st', 'read_anndata',
+           'read_sample']
 
 # %% ../nbs/02_io.ipynb #71e19798
 def _bytes(a): return np.asarray([str(s).encode('utf-8') for s in a], dtype='S') if len(a) else np.zeros(0, 'S1')
@@ -532,6 +533,54 @@ def write_istar(folder:str|Path, # folder to create
     counts.rename_axis('spot').to_csv(f/'cnts.tsv', sep='\t')
     pd.DataFrame(dict(x=np.asarray(xy)[:, 0], y=np.asarray(xy)[:, 1]), index=counts.index.rename('spot')).to_csv(f/'locs-raw.tsv', sep='\t')
     (f/'pixel-size-raw.txt').write_text(f"{um_per_px}\n"); (f/'radius-raw.txt').write_text(f"{radius_px}\n")
+    return f
+
+# %% ../nbs/02_io.ipynb #e58bacaf
+def _image_array(sample:Sample)->np.ndarray:
+    if sample.image is None: raise InputError("the sample has no H&E image", sample.name, "read it with its image")
+    return np.asarray(sample.image.read(), np.uint8)
+
+def write_visium(sample:Sample, # spots (raw counts) with obs array_row/array_col on the hex lattice, and an image
+                 folder:str|Path, # the outs/ folder to create
+                 hires:int=2000, # longest side of spatial/tissue_hires_image.png, px
+                )->Path: # the folder; the full-resolution image is folder/tissue_image.tif (pass it as --image)
+    "Write a Sample in Space Ranger's Visium layout: filtered_feature_bc_matrix.h5, spatial/ (positions, scale factors, images)."
+    import tifffile
+    from PIL import Image
+    f = Path(folder); (f/'spatial').mkdir(parents=True, exist_ok=True)
+    spots, img = sample.spots, _image_array(sample)
+    if not {'array_row', 'array_col'} <= set(spots.obs): raise InputError("spots need obs['array_row'], obs['array_col']", "sample.spots")
+    write_10x_h5(spots, f/'filtered_feature_bc_matrix.h5')
+    xy = np.asarray(spots.obsm['spatial'], float)
+    pos = pd.DataFrame(dict(barcode=spots.obs_names, in_tissue=1, array_row=spots.obs['array_row'].astype(int).to_numpy(),
+                            array_col=spots.obs['array_col'].astype(int).to_numpy(), pxl_row_in_fullres=np.round(xy[:, 1]).astype(int),
+                            pxl_col_in_fullres=np.round(xy[:, 0]).astype(int)))
+    pos.to_csv(f/'spatial'/'tissue_positions.csv', index=False)
+    s = min(1., hires/max(img.shape[:2]))
+    small = np.asarray(Image.fromarray(img).resize((max(1, round(img.shape[1]*s)), max(1, round(img.shape[0]*s))), Image.LANCZOS))
+    Image.fromarray(small).save(f/'spatial'/'tissue_hires_image.png')
+    Image.fromarray(small).resize((max(1, small.shape[1]//3), max(1, small.shape[0]//3))).save(f/'spatial'/'tissue_lowres_image.png')
+    g = sample.geometry
+    (f/'spatial'/'scalefactors_json.json').write_text(json.dumps(dict(spot_diameter_fullres=g.spot_diameter_um/sample.um_per_px,
+        fiducial_diameter_fullres=1.6*g.spot_diameter_um/sample.um_per_px, tissue_hires_scalef=s, tissue_lowres_scalef=s/3), indent=4))
+    tifffile.imwrite(f/'tissue_image.tif', img, compression='zlib', tile=(256, 256))
+    return f
+
+def write_legacy_st(sample:Sample, # spots (raw counts) with obs array_row/array_col on a square lattice, and an image
+                    folder:str|Path, # the folder to create
+                    name:str='section', # file stem: <name>.tsv.gz, <name>_selection.tsv, <name>_HE.jpg
+                   )->Path:
+    "Write a Sample in the legacy ST (HER2ST) layout: counts table with '{x}x{y}' spot rows, spot selection table, H&E JPEG."
+    from PIL import Image
+    f = Path(folder); f.mkdir(parents=True, exist_ok=True)
+    spots, img = sample.spots, _image_array(sample)
+    x, y = spots.obs['array_col'].astype(int).to_numpy(), spots.obs['array_row'].astype(int).to_numpy()
+    ids = [f"{a}x{b}" for a, b in zip(x, y)]
+    X = spots.X.toarray() if sp.issparse(spots.X) else np.asarray(spots.X)
+    pd.DataFrame(np.rint(X).astype(np.int64), index=pd.Index(ids, name=''), columns=spots.var_names).to_csv(f/f"{name}.tsv.gz", sep='\t')
+    xy = np.asarray(spots.obsm['spatial'], float)
+    pd.DataFrame(dict(x=x, y=y, new_x=x, new_y=y, pixel_x=xy[:, 0], pixel_y=xy[:, 1], selected=1)).to_csv(f/f"{name}_selection.tsv", sep='\t', index=False)
+    Image.fromarray(img).save(f/f"{name}_HE.jpg", quality=92)
     return f
 
 # %% ../nbs/02_io.ipynb #97fb51cd

@@ -17,7 +17,7 @@ from anndata import AnnData
 
 from contextlib import contextmanager
 from .core import InputError, Geometry, Sample, resource_meter, superpixel_image
-from .runtime import jsonable, select_device, write_json
+from .runtime import jsonable, run_lock, select_device, write_json
 from .settings import INPUT_FORMATS, RunConfig, ReadSettings, config_from_dict, load_config
 from .image import HEImage
 from .io import read_sample
@@ -30,7 +30,7 @@ from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict
 
 # %% auto #0
 __all__ = ['HEADLINE', 'save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample', 'evaluate_run', 'plot_maps',
-           'run', 'metrics_markdown', 'marker_genes', 'draw_figures', 'demo']
+           'run', 'check_output_folder', 'metrics_markdown', 'marker_genes', 'draw_figures', 'demo']
 
 # %% ../nbs/11_pipeline.ipynb #94e0c851
 def _available_device(device:str)->str:
@@ -179,7 +179,23 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
     elif isinstance(config, RunConfig): cfg = config.replace(**overrides)
     else: cfg = load_config(config, **overrides)
     cfg = cfg.replace(device=_available_device(cfg.device))
-    out = Path(cfg.out); out.mkdir(parents=True, exist_ok=True)
+    out = check_output_folder(cfg)
+    if _rank() != 0: return _run(cfg, out, progress)             # torchrun: rank 0 holds the folder for the run
+    with run_lock(out): return _run(cfg, out, progress)
+
+def check_output_folder(cfg:RunConfig)->Path:
+    "The output folder, refused when it is the input or inside it (deephex never writes into its input)."
+    out = Path(cfg.out).expanduser()
+    if cfg.input_path is not None and Path(cfg.input_path).expanduser().is_dir():
+        inp, o = Path(cfg.input_path).expanduser().resolve(), out.resolve()
+        if o == inp or inp in o.parents:
+            raise InputError(f"the output folder {out} is inside the input folder {cfg.input_path}", "--out (output.dir)",
+                             "give --out a folder outside the input: deephex never writes into its input")
+    if out.exists() and not out.is_dir(): raise InputError("exists and is not a folder", out, "give --out a folder path (it is created)")
+    return out
+
+def _run(cfg:RunConfig, out:Path, progress:bool)->dict:
+    "The steps of `run`, in order (the output folder checked and held)."
     log, lead = RunLog(out), _rank() == 0
     stage = _Stages()
     # 1. read (+ pseudo-Visium) and gene selection
@@ -301,7 +317,7 @@ def demo(out:str|Path='runs/demo', # output folder
          size_mm:tuple=(2., 2.), # virtual section (width, height), mm
          tissue:str='breast_tumour', # virtual tissue type
          seed:int=0, # seed of the simulation and the training
-         epochs:int=100, # training epochs
+         epochs:int|None=None, # training epochs (default: deephex run's, from the number of spots)
          n_genes:int=300, # highly variable genes
          device:str='auto', # 'auto', 'cpu', 'cuda', ...
          progress:bool=True, # progress bars

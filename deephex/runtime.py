@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_runtime.ipynb #f10a99a2
 from __future__ import annotations
-import json, math, os, warnings
+import json, math, os, time, warnings
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import timedelta
@@ -16,7 +16,7 @@ from .core import InputError
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'usable_cores', 'torch_threads', 'select_device', 'resolve_precision', 'autocast', 'dist_context',
-           'barrier', 'atomic_write', 'jsonable', 'write_json', 'read_json']
+           'barrier', 'atomic_write', 'jsonable', 'write_json', 'read_json', 'LockedError', 'run_lock']
 
 # %% ../nbs/00a_runtime.ipynb #66fd2ffe
 def usable_cores()->int:
@@ -141,3 +141,43 @@ def read_json(path:str|Path)->dict:
     if not path.is_file(): raise InputError("file not found", path, "rerun the step that writes it")
     try: return json.loads(path.read_text())
     except json.JSONDecodeError as e: raise InputError(f"not valid JSON ({e})", path, "delete it and rerun the step that writes it") from None
+
+# %% ../nbs/00a_runtime.ipynb #d2fb77cf
+import socket
+
+class LockedError(InputError):
+    "Another deephex process is writing the same output folder."
+
+def _alive(pid:int)->bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+@contextmanager
+def run_lock(folder:str|Path, # the output folder (created)
+             what:str='deephex run', # shown to the process that finds the lock
+            ):
+    "Hold the output folder for this process for the duration of the block."
+    folder = Path(folder)
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError): raise InputError("exists and is not a folder", folder, "give --out a folder path (it is created)") from None
+    except PermissionError: raise InputError("cannot create the output folder (permission denied)", folder, "give --out a folder you can write to") from None
+    if not os.access(folder, os.W_OK): raise InputError("the output folder is not writable", folder, "give --out a folder you can write to")
+    path, me = folder/'.deephex.lock', dict(pid=os.getpid(), host=socket.gethostname(), what=what, started=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            with os.fdopen(fd, 'w') as f: json.dump(me, f)
+            break
+        except FileExistsError:
+            try: other = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError): other = {}
+            same_host = other.get('host') == me['host']
+            if other and (not same_host or _alive(int(other.get('pid', -1)))):
+                raise LockedError(f"another {other.get('what', 'deephex process')} (pid {other.get('pid')} on {other.get('host')}, started {other.get('started')}) "
+                                  "is writing this folder", folder, "wait for it to finish, or give --out another folder") from None
+            warnings.warn(f"{folder}: taking over the lock of a process that is gone (pid {other.get('pid')}); resuming its run")
+            path.unlink(missing_ok=True)
+    try: yield path
+    finally: path.unlink(missing_ok=True)

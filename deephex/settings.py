@@ -206,7 +206,7 @@ BLENDS = ('tent', 'box')
 class TrainSettings(Settings):
     "The model, its weak supervision and its prediction."
     section:ClassVar[str] = 'train'
-    model:str = setting('bcaf', "model: deephex (BCAF + the expression route), bcaf (the release's network) or istar (the histology-only MLP baseline)", choices=MODEL_KINDS)
+    model:str = setting('deephex', "model: deephex (BCAF + the expression route), bcaf (the release's network) or istar (the histology-only MLP baseline)", choices=MODEL_KINDS)
     epochs:int|None = setting(None, "training epochs per state; default about 2000 optimiser steps: ~120 epochs on a few hundred spots, ~17 on a full Visium capture (20 to 400)", low=1)
     n_states:int = setting(1, "independently initialised models, combined by their median", low=1)
     embed_dim:int = setting(256, "BCAF fusion width D (the release's BCAF_embeddings)", low=1, aliases=('BCAF_embeddings',))
@@ -216,7 +216,7 @@ class TrainSettings(Settings):
     fusion_dropout:float = setting(0.75, "BCAF training: probability of zeroing a window's fused tokens (0 = the release)",
                                    low=0, high=1, high_open=True)
     k_neighbors:int = setting(6, "high-density expression vectors per window (gene tokens)", low=1)
-    leave_spot_out:bool = setting(False, "a training spot's gene tokens skip the vectors its own counts enter")
+    leave_spot_out:bool = setting(True, "masked-spot training: a training spot's gene tokens skip the high-density vectors its own counts enter")
     lr:float = setting(1e-4, "Adam learning rate", low=0, low_open=True, high=1)
     batch_size:int|None = setting(None, "spots per batch; default min(32, N/16)", low=1)
     early_stopping:int = setting(0, "stop when the validation spots have not improved for this many epochs; 0 = off",
