@@ -71,3 +71,19 @@ def test_run_anndata_and_rerun_skips(virtual, tmp_path):
     first = (tmp_path/'run'/'prediction.h5ad').stat().st_mtime_ns
     assert main(args) == 0                                                  # the same command: every step is found finished
     assert (tmp_path/'run'/'prediction.h5ad').stat().st_mtime_ns == first
+
+
+def test_token_never_written(virtual, tmp_path, monkeypatch):
+    "A Hugging Face token from the environment or a YAML `histology.login` never reaches a file deephex writes."
+    token = 'hf_NotARealTokenButUniqueEnough1234'
+    monkeypatch.setenv('HF_TOKEN', token)
+    outs = write_visium(_pseudo(virtual, Geometry.visium()), tmp_path/'outs')
+    cfg = tmp_path/'run.yaml'
+    cfg.write_text(f"input:\n  format: visium\n  path: {outs}\n  image: {outs/'tissue_image.tif'}\nhistology:\n  login: {token}\n"
+                   f"output:\n  dir: {tmp_path/'run'}\n  figures: true\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        assert main(['run', '--config', str(cfg), *[a for a in SMALL if a != '--no-figures']]) == 0
+    written = [p for p in (tmp_path/'run').rglob('*') if p.is_file()]
+    assert len(written) > 5
+    for p in written: assert token.encode() not in p.read_bytes(), p
