@@ -28,8 +28,8 @@ def _spot_mask(sample:Sample)->AnnData:
     return s[np.asarray(s.obs['in_tissue']).astype(bool)] if 'in_tissue' in s.obs else s
 
 # %% auto #0
-__all__ = ['validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute', 'fit_expression_route', 'route_shape',
-           'blend_weight', 'disks_region', 'fit_deephex', 'fit_model']
+__all__ = ['validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute', 'fit_expression_route', 'local_mean',
+           'route_lattice', 'blend_routes', 'blend_weight', 'disks_region', 'fit_deephex', 'fit_model']
 
 # %% ../nbs/10b_fusion.ipynb #067ac449
 def validation_spots(n:int, # number of spots
@@ -136,22 +136,68 @@ def fit_expression_route(spots:AnnData, # the spots it learns from (counts), obs
     route.loo = route.inputs(xy, lso)
     return route.fit(route.loo, np.asarray(Y, np.float64))
 
-# %% ../nbs/10b_fusion.ipynb #4fb6eb30
-def route_shape(X:np.ndarray, # (n, G) a superpixel prediction (the histology route)
-                rc:np.ndarray, # (n, 2) its superpixels
-                shape:tuple, # (rows, cols) of the grid
-                sigma:float, # Gaussian width of the local mean, superpixels
-               )->np.ndarray: # float32 (n, G): X over its local mean (mean ≈ 1 over a spot)
-    "The sub-spot pattern of a prediction: each gene over its local (Gaussian, normalised to tissue) mean."
-    m = np.zeros(shape, np.float32); m[rc[:, 0], rc[:, 1]] = 1
-    den = ndimage.gaussian_filter(m, sigma)[rc[:, 0], rc[:, 1]]
-    out = np.empty((len(rc), X.shape[1]), np.float32)
-    img = np.zeros(shape, np.float32)
-    for g in range(X.shape[1]):
-        img[rc[:, 0], rc[:, 1]] = X[:, g]
-        loc = ndimage.gaussian_filter(img, sigma)[rc[:, 0], rc[:, 1]]/np.maximum(den, 1e-6)
-        out[:, g] = X[:, g]/np.maximum(loc, 1e-6)
-    return out
+# %% ../nbs/10b_fusion.ipynb #3307b148
+def local_mean(values:np.ndarray, # (n,) one value per superpixel
+               rc:np.ndarray, # (n, 2) the superpixels
+               shape:tuple, # (rows, cols) of the grid
+               size:int, # edge of the averaging square, superpixels
+               den:np.ndarray|None=None, # the tissue fraction of each square (computed when None)
+              )->np.ndarray: # (n,) the mean over the tissue superpixels of each one's square
+    "Mean of a superpixel map over a square neighbourhood, counting tissue only (a normalised box filter)."
+    img = np.zeros(shape, np.float32); img[rc[:, 0], rc[:, 1]] = values
+    if den is None:
+        m = np.zeros(shape, np.float32); m[rc[:, 0], rc[:, 1]] = 1
+        den = ndimage.uniform_filter(m, size)[rc[:, 0], rc[:, 1]]
+    return ndimage.uniform_filter(img, size)[rc[:, 0], rc[:, 1]]/np.maximum(den, 1e-6)
+
+def route_lattice(route:ExpressionRoute, # a fitted expression route
+                  rc:np.ndarray, # (n, 2) the superpixels to cover
+                  grid, # the SuperpixelGrid
+                  step:int, # lattice pitch, superpixels
+                  chunk:int=16384, # lattice points predicted at a time
+                 )->tuple: # (values (rows, cols, G) on the lattice, origin (r0, c0))
+    "The expression route on a coarse lattice of superpixels covering `rc` (one row and column beyond)."
+    r0, c0 = rc.min(0) - step; r1, c1 = rc.max(0) + step
+    rr, cc = np.arange(r0, r1 + 1, step), np.arange(c0, c1 + 1, step)
+    pts = np.stack(np.meshgrid(rr, cc, indexing='ij'), -1).reshape(-1, 2)
+    out = np.concatenate([route.predict(route.inputs(grid.superpixel_centres(pts[b:b+chunk]))).astype(np.float32)
+                          for b in range(0, len(pts), chunk)])
+    return out.reshape(len(rr), len(cc), -1), (r0, c0)
+
+def blend_routes(X:np.ndarray, # (n, G) float32 histology route, blended in place
+                 rc:np.ndarray, # (n, 2) its superpixels
+                 route:ExpressionRoute, # the fitted expression route (spot counts)
+                 w:float, # weight of the expression route
+                 sample:Sample, # grid and spot geometry
+                )->np.ndarray: # X, now (1 - w) A + w E * A / local mean(A)
+    "Blend the expression route into the histology route, distributed inside spots like the histology route."
+    g = sample.geometry
+    size = int(2*math.floor(g.spot_radius_sp) + 1)                              # a spot-sized square
+    step = max(1, int(round(route.sigma*g.spot_pitch_um/g.superpixel_um/3)))    # E varies over ~σ: a third of it per lattice step
+    E, (r0, c0) = route_lattice(route, rc, sample.grid, step)
+    Wi = _bilinear(rc, (r0, c0), step, E.shape[:2])
+    E = E.reshape(-1, E.shape[-1])/float(g.disk_mask().sum())                    # spot counts -> per superpixel
+    m = np.zeros(sample.grid.shape, np.float32); m[rc[:, 0], rc[:, 1]] = 1
+    den = ndimage.uniform_filter(m, size)[rc[:, 0], rc[:, 1]]
+    img = np.zeros((32,) + tuple(sample.grid.shape), np.float32)
+    for b in range(0, X.shape[1], 32):                                           # 32 genes at a time, contiguous
+        A = np.ascontiguousarray(X[:, b:b+32]); k = A.shape[1]
+        img[:k, rc[:, 0], rc[:, 1]] = A.T
+        loc = ndimage.uniform_filter(img[:k], (1, size, size))[:, rc[:, 0], rc[:, 1]].T/np.maximum(den, 1e-6)[:, None]
+        X[:, b:b+k] = (1 - w)*A + w*np.asarray(Wi @ E[:, b:b+k], np.float32)*A/np.maximum(loc, 1e-6)
+    return X
+
+def _bilinear(rc:np.ndarray, origin:tuple, step:int, lattice_shape:tuple)->sp.csr_matrix:
+    "Sparse (n, lattice points) bilinear interpolation weights of superpixels `rc` from a lattice of pitch `step`."
+    u, v = (rc[:, 0] - origin[0])/step, (rc[:, 1] - origin[1])/step
+    i0, j0 = np.floor(u).astype(int), np.floor(v).astype(int)
+    fu, fv = u - i0, v - j0
+    H, W_ = lattice_shape
+    rows, cols, vals = [], [], []
+    for di, dj, wt in ((0, 0, (1 - fu)*(1 - fv)), (1, 0, fu*(1 - fv)), (0, 1, (1 - fu)*fv), (1, 1, fu*fv)):
+        ii, jj = np.clip(i0 + di, 0, H - 1), np.clip(j0 + dj, 0, W_ - 1)
+        rows.append(np.arange(len(rc))); cols.append(ii*W_ + jj); vals.append(wt)
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(rc), H*W_))
 
 # %% ../nbs/10b_fusion.ipynb #056fd4c2
 def blend_weight(A:np.ndarray, # (n, G) histology route at the held-out spots
@@ -159,14 +205,11 @@ def blend_weight(A:np.ndarray, # (n, G) histology route at the held-out spots
                  Y:np.ndarray, # (n, G) their measured counts
                  grid:int=21, # weights tried in [0, 1]
                 )->tuple: # (w, {w: mean error})
-    "The weight of E in (1 - w) A + w E: the smallest within one standard error of the best (per-spot, per-gene variance-scaled squared error)."
+    "The weight of E in (1 - w) A + w E with the smallest per-gene variance-scaled squared error on the held-out spots."
     var = np.maximum(Y.var(0), 1e-12)
     ws = np.linspace(0, 1, grid)
     err = np.stack([(((1 - w)*A + w*E - Y)**2/var).mean(1) for w in ws])          # (n_w, n_spots)
-    best = int(np.argmin(err.mean(1)))
-    d = err - err[best]                                                            # paired differences to the best weight
-    se = d.std(1, ddof=1)/np.sqrt(err.shape[1]) if err.shape[1] > 1 else np.zeros(len(ws))
-    w = ws[int(np.flatnonzero(d.mean(1) <= se)[0])]
+    w = ws[int(np.argmin(err.mean(1)))]
     return float(w), dict(zip(np.round(ws, 3).tolist(), err.mean(1).round(5).tolist()))
 
 # %% ../nbs/10b_fusion.ipynb #4bf99db0
@@ -216,21 +259,14 @@ def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mas
     Ev = E_fit.predict(E_fit.inputs(np.asarray(spots[val].obsm['spatial'], float)))
     w, errors = blend_weight(Av, Ev, Yv) if st.route_weight is None else (st.route_weight, {})
     t1 = time.time()
-    # 3. the final prediction: the histology route with every spot's tokens, calibrated to every spot; the expression route refitted on every spot
+    # 3. the final prediction: the histology route with every spot's tokens, the expression route refitted on every spot, blended,
+    #    then calibrated to every spot (one pass: with w = 0 this is the calibrated histology route)
     hd = hd if hd is not None else enhance_spots(spots, sample.geometry, sample.um_per_px)
     with torch_threads(n_threads): A = predict_anndata(trained, tokens=hd, encoder=encoder, progress=progress, region=region)
-    if st.calibrate: A = calibrate_to_spots(A, spots, sample, copy=False)
-    XA = np.asarray(A.X, np.float32)
     if w > 0:
-        rc = superpixel_rc(A)
         E = fit_expression_route(spots, sample, summary, st.k_neighbors, st.prior_sigma)
-        n_disk = int(sample.geometry.disk_mask().sum())
-        shape = route_shape(XA, rc, sample.grid.shape, sample.geometry.spot_radius_sp)
-        for b in range(0, len(rc), 32768):                               # in bands: the route's inputs are (band, G + c)
-            Eb = E.predict(E.inputs(sample.grid.superpixel_centres(rc[b:b+32768]))).astype(np.float32)/n_disk
-            XA[b:b+32768] = (1 - w)*XA[b:b+32768] + w*Eb*shape[b:b+32768]
-        A.X = XA
-        if st.calibrate: A = calibrate_to_spots(A, spots, sample, copy=False)      # the blend, too, reproduces the spots
+        A.X = blend_routes(np.asarray(A.X, np.float32), superpixel_rc(A), E, w, sample)
+    if st.calibrate: A = calibrate_to_spots(A, spots, sample, copy=False)
     A.uns['deephex'] = {**dict(A.uns['deephex']), 'model': 'deephex',
                         'fusion': dict(route_weight=w, chosen='held-out spots' if st.route_weight is None else 'fixed', n_heldout=int(val.sum()),
                                        heldout_pearson=dict(histology=float(np.nanmean(pearson_columns(Av, Yv))),

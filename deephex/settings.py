@@ -207,11 +207,11 @@ class TrainSettings(Settings):
     "The model, its weak supervision and its prediction."
     section:ClassVar[str] = 'train'
     model:str = setting('deephex', "model: deephex (BCAF + the expression route), bcaf (the release's network) or istar (the histology-only MLP baseline)", choices=MODEL_KINDS)
-    epochs:int|None = setting(None, "training epochs per state; default about 2000 optimiser steps: ~120 epochs on a few hundred spots, ~17 on a full Visium capture (20 to 400)", low=1)
+    epochs:int|None = setting(None, "training epochs per state; default about 1500 optimiser steps: ~90 epochs on a few hundred spots, 20 on a full Visium capture (20 to 400)", low=1)
     n_states:int = setting(1, "independently initialised models, combined by their median", low=1)
-    embed_dim:int = setting(256, "BCAF fusion width D (the release's BCAF_embeddings)", low=1, aliases=('BCAF_embeddings',))
+    embed_dim:int = setting(128, "BCAF fusion width D (the release's BCAF_embeddings: 256)", low=1, aliases=('BCAF_embeddings',))
     n_heads:int = setting(8, "attention heads", low=1)
-    hidden:tuple = setting((512, 512, 512), "per-token MLP widths; the last is the gene-embedding size")
+    hidden:tuple = setting((256, 256, 256), "per-token MLP widths; the last is the gene-embedding size (the release's: 512 512 512)")
     dropout:float = setting(0., "dropout in attention and MLP", low=0, high=1, high_open=True)
     fusion_dropout:float = setting(0.75, "BCAF training: probability of zeroing a window's fused tokens (0 = the release)",
                                    low=0, high=1, high_open=True)

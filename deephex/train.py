@@ -369,12 +369,12 @@ def default_batch_size(n_spots:int)->int:
     "The release's batch size: min(32, N/16), at least 1."
     return min(32, max(1, n_spots//16))
 
-TARGET_STEPS = 2000   # optimiser steps the default epoch count aims at
+TARGET_STEPS = 1500   # optimiser steps the default epoch count aims at
 
 def default_epochs(n_spots:int, # spots trained on
                    batch_size:int, # spots per batch
                   )->int:
-    "Epochs for about `TARGET_STEPS` optimiser steps, between 20 and 400: ~120 on a few hundred spots, ~17 on a full Visium capture."
+    "Epochs for about `TARGET_STEPS` optimiser steps, between 20 and 400: ~90 on a few hundred spots, 20 on a full Visium capture."
     return int(min(400, max(20, math.ceil(TARGET_STEPS/math.ceil(n_spots/batch_size)))))
 
 STATE_INDEPENDENT = ('epochs', 'n_states', 'calibrate', 'stride', 'blend')   # settings that do not change how one state trains
