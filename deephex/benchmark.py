@@ -28,10 +28,10 @@ from .fusion import disks_region, fit_model
 from .calibrate import calibrate_to_spots
 
 # %% auto #0
-__all__ = ['VIRTUAL_METHODS', 'HELDOUT_METHODS', 'LEARNED', 'CALIBRATED', 'RANDOM_VIT', 'SHARED_B4', 'FULL', 'QUICK', 'TINY',
-           'PLANS', 'BENCHMARK_NOTES', 'SCALING_AREAS_MM2', 'VirtualTissue', 'BenchmarkPlan', 'default_legacy_st',
-           'git_commit', 'machine_info', 'prepare_virtual', 'prepare_legacy_st', 'predict_virtual', 'predict_heldout',
-           'method_dir', 'saved_predictions', 'benchmark', 'benchmark_tables', 'benchmark_summary',
+__all__ = ['VIRTUAL_METHODS', 'HELDOUT_METHODS', 'LEARNED', 'BEFORE_FUSION', 'CALIBRATED', 'RANDOM_VIT', 'SHARED_B4', 'FULL',
+           'QUICK', 'TINY', 'PLANS', 'BENCHMARK_NOTES', 'SCALING_AREAS_MM2', 'VirtualTissue', 'BenchmarkPlan',
+           'default_legacy_st', 'git_commit', 'machine_info', 'prepare_virtual', 'prepare_legacy_st', 'predict_virtual',
+           'predict_heldout', 'method_dir', 'saved_predictions', 'benchmark', 'benchmark_tables', 'benchmark_summary',
            'benchmark_by_tissue', 'benchmark_markdown', 'scaling_point', 'scaling', 'scaling_markdown']
 
 # %% ../nbs/13_benchmark.ipynb #d1cbb94c
@@ -46,11 +46,10 @@ class VirtualTissue:
 
 VIRTUAL_METHODS = ('spot_broadcast', 'interpolation', 'istar', 'bcaf', 'deephex')
 HELDOUT_METHODS = ('nearest', 'idw', 'ridge', 'ridge_idw', 'istar', 'bcaf', 'deephex')
-LEARNED = {  # TrainSettings of each learned method, on top of the plan's (`deephex run`'s defaults)
-    'deephex': dict(model='deephex'),                                                    # the default: BCAF + the expression route
-    'bcaf': dict(model='bcaf', leave_spot_out=False, calibrate=False),                   # BCAF alone, as deephex ran it before the fusion
-    'istar': dict(model='istar', leave_spot_out=False, calibrate=False),                 # the iStar-style histology-only MLP
-}
+LEARNED = {'deephex': dict(model='deephex'),   # the default: BCAF + the expression route (the plan's `train`)
+           'bcaf': dict(model='bcaf'),         # BCAF alone, trained as deephex trained it before the fusion (the plan's `baseline`)
+           'istar': dict(model='istar')}       # the iStar-style histology-only MLP, trained the same way
+BEFORE_FUSION = (('leave_spot_out', False), ('calibrate', False), ('embed_dim', 256), ('hidden', (512, 512, 512)), ('epochs', 100))
 CALIBRATED = ('bcaf', 'istar')   # also scored after spot calibration, as '<method>+cal' (deephex calibrates inside)
 RANDOM_VIT = 'timm:vit_small_patch16_224'
 
@@ -68,6 +67,7 @@ class BenchmarkPlan:
     heldout_seed:int=0 # chooses the checkerboard class held out
     seeds:tuple=(0,) # training seeds of the learned methods on legacy ST (a virtual tissue trains with its own simulation seed)
     train:TrainSettings=TrainSettings() # training settings of every learned method: `deephex run`'s defaults (`LEARNED` sets the model)
+    baseline:tuple=BEFORE_FUSION # (field, value) pairs on top of `train` for bcaf and istar: how deephex trained them before the fusion
     calibrate:bool=True # also score bcaf and istar after spot calibration (`deephex.calibrate`), as '<method>+cal'
     def key(self)->dict: return jsonable(asdict(self))
 
@@ -84,7 +84,8 @@ FULL = BenchmarkPlan(virtual=tuple(VirtualTissue(t, s) for t in ('breast_tumour'
 QUICK = BenchmarkPlan(virtual=(VirtualTissue('breast_tumour', 0, (1., 1.)),), legacy_st='auto', encoders=('handcrafted',),
                       virtual_methods=('interpolation', 'deephex'), heldout_methods=('idw', 'ridge_idw', 'deephex'), n_genes=100, heldout_genes=100)
 TINY = BenchmarkPlan(virtual=(VirtualTissue('breast_tumour', 3, (0.6, 0.6)),), encoders=('handcrafted',), n_genes=40,
-                     train=TrainSettings(epochs=8, embed_dim=32, n_heads=4, hidden=(64, 64)))   # seconds: notebooks and tests
+                     train=TrainSettings(epochs=8, embed_dim=32, n_heads=4, hidden=(64, 64)),
+                     baseline=(('leave_spot_out', False), ('calibrate', False)))   # seconds: notebooks and tests
 PLANS = dict(full=FULL, quick=QUICK, tiny=TINY)
 
 # %% ../nbs/13_benchmark.ipynb #2913e657
@@ -141,7 +142,8 @@ def prepare_legacy_st(path:str|Path, # a HER2ST-layout folder
 def _fit(method:str, sample:Sample, feature_map:np.ndarray, plan:BenchmarkPlan, device:str, work:Path|None, progress:bool, region=None, seed:int=0)->AnnData:
     if method not in LEARNED: raise InputError(f"unknown learned method {method!r}", "method", f"use one of {sorted(LEARNED)}")
     hd = enhance_spots(sample.spots, sample.geometry, sample.um_per_px)
-    return fit_model(sample, feature_map, hd, plan.train.replace(seed=seed, **LEARNED[method]), device=device, out_dir=work, progress=progress, region=region)
+    st = plan.train.replace(seed=seed, **LEARNED[method], **(dict(plan.baseline) if method != 'deephex' else {}))
+    return fit_model(sample, feature_map, hd, st, device=device, out_dir=work, progress=progress, region=region)
 
 def predict_virtual(method:str, # one of VIRTUAL_METHODS
                     sample:Sample, # prepared virtual tissue (with truth and tissue mask)
