@@ -474,6 +474,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                'deephex/pseudo_visium.py'),
                                        'deephex.pseudo_visium.simulate_pseudo_visium': ( 'pseudo_visium.html#simulate_pseudo_visium',
                                                                                          'deephex/pseudo_visium.py'),
+                                       'deephex.pseudo_visium.spot_coverage': ( 'pseudo_visium.html#spot_coverage',
+                                                                                'deephex/pseudo_visium.py'),
                                        'deephex.pseudo_visium.superpixel_truth': ( 'pseudo_visium.html#superpixel_truth',
                                                                                    'deephex/pseudo_visium.py'),
                                        'deephex.pseudo_visium.tissue_mask_from_truth': ( 'pseudo_visium.html#tissue_mask_from_truth',

@@ -21,7 +21,7 @@ from .runtime import jsonable, run_lock, select_device, write_json
 from .settings import INPUT_FORMATS, RunConfig, ReadSettings, config_from_dict, load_config
 from .image import HEImage
 from .io import read_sample
-from .pseudo_visium import simulate_pseudo_visium, select_genes
+from .pseudo_visium import simulate_pseudo_visium, select_genes, spot_coverage
 from .features import extract_features
 from .enhance import enhance_spots
 from .train import STATE_INDEPENDENT, write_prediction
@@ -210,7 +210,9 @@ def _run(cfg:RunConfig, out:Path, progress:bool)->dict:
         fm = extract_features(sample, encoder=cfg.encoder, weights=cfg.weights, device=cfg.device, batch_size=cfg.feature_batch_size,
                               overlap=cfg.overlap, precision=cfg.feature_precision, cache_dir=out, progress=progress)
         feature_map = np.asarray(fm.features, np.float32)
-        if sample.tissue_mask is None: sample = sample.replace(tissue_mask=fm.tissue)   # spots give no mask: tissue from the image
+        if sample.tissue_mask is None:               # spot inputs: tissue seen in the image, and everywhere the spots measured
+            sample = sample.replace(tissue_mask=np.asarray(fm.tissue, bool) | spot_coverage(sample.spots, sample.grid, sample.geometry))
+            if lead: np.save(out/'sample'/'tissue_mask.npy', sample.tissue_mask)
         k_feat = dict(read=k_read, encoder=cfg.encoder, weights=cfg.weights, overlap=cfg.overlap)
         if lead: log.finish('features', k_feat, shape=list(feature_map.shape))
     # 3. enhancement

@@ -18,8 +18,8 @@ from .core import InputError, Geometry, SuperpixelGrid, Sample, lattice_position
 
 # %% auto #0
 __all__ = ['HVG_FLAVORS', 'superpixel_truth', 'fill_small_holes', 'tissue_mask_from_truth', 'pseudo_spot_centres',
-           'disk_membership', 'pseudo_spots', 'select_genes', 'simulate_pseudo_visium', 'plot_pseudo_visium',
-           'holdout_split']
+           'spot_coverage', 'disk_membership', 'pseudo_spots', 'select_genes', 'simulate_pseudo_visium',
+           'plot_pseudo_visium', 'holdout_split']
 
 # %% ../nbs/04_pseudo_visium.ipynb #9678246c
 def _csr(X, dtype=np.float32)->sp.csr_matrix:
@@ -122,6 +122,28 @@ def pseudo_spot_centres(mask:np.ndarray, # bool (rows, cols) tissue mask on `gri
                          f"with min_coverage={min_coverage}", "mask", "lower min_coverage, or check the tissue mask and the spot geometry")
     return pd.DataFrame(dict(x=xy[keep, 0], y=xy[keep, 1], array_row=pos.array_row.to_numpy()[keep], array_col=pos.array_col.to_numpy()[keep],
                              row=rc[keep, 0], col=rc[keep, 1], coverage=coverage[keep]))
+
+# %% ../nbs/04_pseudo_visium.ipynb #d7ce7d4f
+def spot_coverage(spots:AnnData, # spots with obsm['spatial'] (and obs['in_tissue'] when some are off tissue)
+                  grid:SuperpixelGrid, # the superpixel grid of the sample
+                  geometry:Geometry, # the spots' layout (pitch, lattice)
+                 )->np.ndarray: # bool (rows, cols)
+    "Superpixels inside the area the in-tissue spots tile (within the lattice's covering radius of a spot centre)."
+    from scipy.spatial import cKDTree
+    xy = np.asarray(spots.obsm['spatial'], float)
+    if 'in_tissue' in spots.obs: xy = xy[np.asarray(spots.obs['in_tissue']).astype(bool)]
+    R, C = grid.shape
+    out = np.zeros((R, C), bool)
+    if not len(xy): return out
+    reach_um = geometry.spot_pitch_um/(math.sqrt(3) if geometry.lattice in ('hex', 'release') else math.sqrt(2))
+    reach, pad = reach_um/grid.fullres_um_per_px, int(math.ceil(grid.um_to_superpixels(reach_um))) + 1
+    src = grid.to_superpixel(xy, clip=True)
+    lo, hi = np.clip(src.min(0) - pad, 0, None), np.minimum(src.max(0) + pad + 1, (R, C))
+    rr, cc = np.mgrid[lo[0]:hi[0], lo[1]:hi[1]]
+    rc = np.stack([rr.ravel(), cc.ravel()], 1)
+    d, _ = cKDTree(xy).query(grid.superpixel_centres(rc), distance_upper_bound=reach)
+    out[rc[:, 0], rc[:, 1]] = np.isfinite(d)
+    return out
 
 # %% ../nbs/04_pseudo_visium.ipynb #35602960
 def disk_membership(spot_rc:np.ndarray, # (n_spots, 2) int superpixel (row, col) of each spot centre
