@@ -632,6 +632,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'deephex.train.blend_weights': ('train.html#blend_weights', 'deephex/train.py'),
                                'deephex.train.default_batch_size': ('train.html#default_batch_size', 'deephex/train.py'),
                                'deephex.train.default_epochs': ('train.html#default_epochs', 'deephex/train.py'),
+                               'deephex.train.default_widths': ('train.html#default_widths', 'deephex/train.py'),
                                'deephex.train.feature_stats': ('train.html#feature_stats', 'deephex/train.py'),
                                'deephex.train.fit_predict': ('train.html#fit_predict', 'deephex/train.py'),
                                'deephex.train.gather_windows': ('train.html#gather_windows', 'deephex/train.py'),

@@ -209,9 +209,9 @@ class TrainSettings(Settings):
     model:str = setting('deephex', "model: deephex (BCAF + the expression route), bcaf (the release's network) or istar (the histology-only MLP baseline)", choices=MODEL_KINDS)
     epochs:int|None = setting(None, "training epochs per state; default about 1500 optimiser steps: ~90 epochs on a few hundred spots, 20 on a full Visium capture (20 to 400)", low=1)
     n_states:int = setting(1, "independently initialised models, combined by their median", low=1)
-    embed_dim:int = setting(128, "BCAF fusion width D (the release's BCAF_embeddings: 256)", low=1, aliases=('BCAF_embeddings',))
+    embed_dim:int|None = setting(None, "BCAF fusion width D; default from the window size: 256 (the release's BCAF_embeddings) for windows of up to 100 superpixels (Visium), 128 for larger ones (legacy ST)", low=1, aliases=('BCAF_embeddings',))
     n_heads:int = setting(8, "attention heads", low=1)
-    hidden:tuple = setting((256, 256, 256), "per-token MLP widths; the last is the gene-embedding size (the release's: 512 512 512)")
+    hidden:tuple|None = setting(None, "per-token MLP widths, the last the gene-embedding size; default from the window size: 512 512 512 (the release's) for windows of up to 100 superpixels, 256 256 256 for larger ones")
     dropout:float = setting(0., "dropout in attention and MLP", low=0, high=1, high_open=True)
     fusion_dropout:float = setting(0.75, "BCAF training: probability of zeroing a window's fused tokens (0 = the release)",
                                    low=0, high=1, high_open=True)
@@ -240,7 +240,7 @@ class TrainSettings(Settings):
         super().__post_init__()
 
     def check(self):
-        if self.embed_dim % self.n_heads:
+        if self.embed_dim is not None and self.embed_dim % self.n_heads:
             raise InputError(f"embed_dim {self.embed_dim} is not a multiple of n_heads {self.n_heads}", self.where('embed_dim'),
                              f"use a multiple of {self.n_heads}, e.g. {self.n_heads*max(1, round(self.embed_dim/self.n_heads))}")
 

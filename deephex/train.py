@@ -29,11 +29,12 @@ from .model import MODELS, count_parameters, make_model
 from .settings import TrainSettings
 
 # %% auto #0
-__all__ = ['TARGET_STEPS', 'STATE_INDEPENDENT', 'toy_inputs', 'window_offsets', 'tissue_superpixels', 'feature_stats',
-           'gather_windows', 'nearest_expression', 'leave_spot_out_neighbours', 'minmax_scale', 'TrainingData',
-           'prepare_training', 'spot_loss', 'save_checkpoint', 'load_checkpoint', 'default_batch_size',
-           'default_epochs', 'train_state', 'blend_weights', 'window_centres', 'predict_superpixels', 'to_anndata',
-           'write_prediction', 'seam_jumps', 'load_state', 'train_states', 'predict_anndata', 'fit_predict']
+__all__ = ['TARGET_STEPS', 'WIDE_WINDOW', 'STATE_INDEPENDENT', 'toy_inputs', 'window_offsets', 'tissue_superpixels',
+           'feature_stats', 'gather_windows', 'nearest_expression', 'leave_spot_out_neighbours', 'minmax_scale',
+           'TrainingData', 'prepare_training', 'spot_loss', 'save_checkpoint', 'load_checkpoint', 'default_batch_size',
+           'default_widths', 'default_epochs', 'train_state', 'blend_weights', 'window_centres', 'predict_superpixels',
+           'to_anndata', 'write_prediction', 'seam_jumps', 'load_state', 'train_states', 'predict_anndata',
+           'fit_predict']
 
 # %% ../nbs/08_train.ipynb #9e70c2be
 def toy_inputs(size_um:float=672, # section width and height, µm
@@ -370,6 +371,12 @@ def default_batch_size(n_spots:int)->int:
     return min(32, max(1, n_spots//16))
 
 TARGET_STEPS = 1500   # optimiser steps the default epoch count aims at
+WIDE_WINDOW = 100     # windows of more superpixels than this get the narrower default network
+
+def default_widths(n_window:int, # superpixels per window (49 at Visium defaults, 169 for legacy ST)
+                  )->dict: # embed_dim and hidden
+    "Network widths for a window size: the release's for Visium-sized windows, half for larger ones (a training step costs about the same)."
+    return dict(embed_dim=256, hidden=(512, 512, 512)) if n_window <= WIDE_WINDOW else dict(embed_dim=128, hidden=(256, 256, 256))
 
 def default_epochs(n_spots:int, # spots trained on
                    batch_size:int, # spots per batch
@@ -391,6 +398,8 @@ def train_state(data:TrainingData, # prepared inputs
                )->tuple: # (trained model in eval mode, run metadata dict)
     "Train (or resume, or load) one ensemble state by weak supervision on the spots."
     st = (settings or TrainSettings()).replace(**overrides)
+    st = st.replace(**{k: v for k, v in default_widths(len(data.offsets)).items() if getattr(st, k) is None})
+    if st.model == 'deephex': st = st.replace(model='bcaf')          # DeepHEx's network is BCAF (deephex.fusion adds the expression route)
     device = select_device(device) if not isinstance(device, torch.device) else device
     s, early_stopping, precision = st.seed + state, st.early_stopping, st.precision
     with _seeded(s, device): model = make_model(st.model, data.n_features, data.n_genes, st)
@@ -718,8 +727,7 @@ def fit_predict(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                )->AnnData|None: # the prediction (None on ranks other than 0)
     "Train a network of `deephex.model` (BCAF, or the iStar-style baseline) on the spots and predict every in-tissue superpixel."
     st = (settings or TrainSettings()).replace(**overrides)
-    if st.model not in MODELS: raise InputError(f"fit_predict trains one network ({', '.join(MODELS)}); {st.model!r} is fitted by deephex.fusion.fit_model",
-                                                "model", "use deephex.fusion.fit_model (the pipeline does)")
+    if st.model == 'deephex': st = st.replace(model='bcaf')   # its network alone; deephex.fusion.fit_model adds the expression route
     with torch_threads(n_threads):
         trained = train_states(sample, feature_map, hd, st, device=device, out_dir=out_dir, genes=genes, checkpoint_every=checkpoint_every,
                                gpu_ids=gpu_ids, progress=progress, callback=callback)
