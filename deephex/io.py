@@ -23,7 +23,7 @@ __all__ = ['SPACERANGER_QC_IMAGES', 'VISIUM_POS_COLS', 'PIXEL_SIZE_KEYS', 'IMAGE
            'spaceranger_image', 'find_microscope_image', 'read_visium_hd', 'read_spaceranger_positions', 'read_visium',
            'fraction_on_tissue', 'pixel_size_from_json', 'read_xenium_cells', 'read_legacy_st',
            'lattice_from_positions', 'read_istar', 'write_istar', 'write_visium', 'write_legacy_st', 'read_anndata',
-           'read_sample']
+           'read_sample', 'spot_pitch_um', 'check_layout']
 
 # %% ../nbs/02_io.ipynb #71e19798
 def _bytes(a): return np.asarray([str(s).encode('utf-8') for s in a], dtype='S') if len(a) else np.zeros(0, 'S1')
@@ -651,3 +651,39 @@ def read_sample(fmt:str, # format name ('visium_hd', 'visium', 'xenium', 'legacy
     key = str(fmt).strip().lower().replace('-', '_')
     if key not in READERS: raise InputError(f"unknown input format {fmt!r}", 'format', f"use one of: {', '.join(READERS)}")
     return READERS[key](path, **kw)
+
+# %% ../nbs/02_io.ipynb #61cad90c
+def spot_pitch_um(sample:Sample)->float|None:
+    "Median distance of each spot to its nearest neighbour, µm (None for fewer than 2 spots)."
+    from scipy.spatial import cKDTree
+    xy = np.asarray(sample.spots.obsm['spatial'], float)
+    if len(xy) < 2: return None
+    d, _ = cKDTree(xy).query(xy, 2)
+    return float(np.median(d[:, 1])*sample.um_per_px)
+
+def check_layout(sample:Sample, # a sample just read
+                 where:str='input', # the input, for messages
+                )->dict: # what was measured (recorded in run.json)
+    "Refuse spots whose x and y look swapped, or whose pitch does not match their technology at this µm per pixel."
+    from deephex.core import Geometry as _G
+    info = {}
+    g = sample.geometry
+    if not sample.is_high_resolution:
+        pitch = spot_pitch_um(sample)
+        info['spot_pitch_um'] = pitch
+        if pitch is not None and not 0.8 < pitch/g.spot_pitch_um < 1.25:
+            right = sample.um_per_px*g.spot_pitch_um/pitch
+            raise InputError(f"the spots are {pitch:.3g} µm apart at {sample.um_per_px:.4g} µm per pixel, but spots of this technology are "
+                             f"{g.spot_pitch_um:g} µm apart: the pixel size is probably wrong", where,
+                             f"pass --um-per-px {right:.4g} (µm per full-resolution pixel of the image), or check the spot positions")
+    if sample.image is not None:
+        coarse = SuperpixelGrid(sample.um_per_px, sample.fullres_shape, _G(um_per_px=max(2., sample.um_per_px), superpixel_size=16))
+        tissue = tissue_mask_from_image(sample.image.analysis_image(coarse, progress=False), coarse)
+        xy = np.asarray(sample.spots.obsm['spatial'], float)
+        if 'in_tissue' in sample.spots.obs: xy = xy[np.asarray(sample.spots.obs['in_tissue']).astype(bool)]
+        f_as, f_sw = fraction_on_tissue(xy, tissue, coarse), fraction_on_tissue(xy[:, ::-1], tissue, coarse)
+        info.update(on_tissue=f_as, on_tissue_swapped=f_sw)
+        if f_as < 0.5 and f_sw > f_as + 0.25:
+            raise InputError(f"x and y of the spots look swapped: {f_sw:.0%} of them fall on tissue swapped, {f_as:.0%} as read", where,
+                             "pass --swap-xy to read the positions the other way round (or fix the positions file)")
+    return info

@@ -20,7 +20,7 @@ from .core import InputError, Geometry, Sample, resource_meter, superpixel_image
 from .runtime import jsonable, run_lock, select_device, write_json
 from .settings import INPUT_FORMATS, RunConfig, ReadSettings, config_from_dict, load_config
 from .image import HEImage
-from .io import read_sample
+from .io import check_layout, read_sample
 from .pseudo_visium import simulate_pseudo_visium, select_genes, spot_coverage
 from .features import extract_features
 from .enhance import enhance_spots
@@ -106,6 +106,10 @@ def prepare_sample(cfg:RunConfig|ReadSettings)->Sample:
     read = cfg.read if isinstance(cfg, RunConfig) else cfg
     if read.input_path is None: raise InputError("no input given", "input.path", "pass --input FORMAT:PATH or set input.path in the config")
     s = read_sample(read.input_format, read.input_path, **_reader_kwargs(read))
+    if read.swap_xy:
+        sp_ = s.spots.copy(); sp_.obsm['spatial'] = np.ascontiguousarray(np.asarray(sp_.obsm['spatial'], float)[:, ::-1])
+        s = s.replace(spots=sp_)
+    s.source['layout'] = check_layout(s, f"{read.input_format}:{read.input_path}")     # orientation and scale, from the data
     if s.is_high_resolution:          # bins or cells: the analysis units apply to the sample, the pseudo-spots get the Visium layout
         s = s.replace(geometry=replace(s.geometry, um_per_px=read.um_per_px, superpixel_size=read.superpixel_size))
         return simulate_pseudo_visium(s, geometry=analysis_geometry(Geometry.visium(), read), lattice=read.lattice, n_top_genes=read.n_genes)
