@@ -27,39 +27,13 @@ from .image import tissue_mask_from_image
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['TOKEN_KEYS', 'UNI_HUB_ID', 'UNI_ARCH', 'UNI_KWARGS', 'SYNTHETIC_DOMAINS', 'SYNTHETIC_STYLES', 'OD_LUT',
-           'HED_FROM_RGB', 'LUMINANCE', 'BASE_CHANNELS', 'CACHE_FORMAT', 'strip_config_token', 'TileEncoder',
-           'state_digest', 'read_state_dict', 'load_weights', 'hub_error', 'create_timm_model', 'uni_architecture',
-           'hub_model', 'read_window', 'block_mean', 'block_max', 'synthetic_domains', 'synthetic_he', 'hed_from_uint8',
-           'superpixel_descriptors', 'multiscale_features', 'HandcraftedEncoder', 'encoder_slug', 'load_encoder',
-           'TileLayout', 'FeatureMap', 'image_identity', 'mask_digest', 'FeatureCache', 'check_analysis_image',
-           'extract_features', 'load_feature_map', 'seam_ratio', 'features_cli']
-
-# %% ../nbs/05_features.ipynb #624b916f
-TOKEN_KEYS = ('login', 'token', 'hf_token', 'huggingface_token', 'hub_token', 'use_auth_token')
-
-def strip_config_token(config:dict, # a parsed YAML/JSON config (nested dicts and lists)
-                      )->dict: # a copy without any token field
-    "A copy of `config` without Hugging Face token fields, warning (without the value) when one held a token."
-    found = []
-    def clean(v, path):
-        if isinstance(v, dict):
-            out = {}
-            for k,x in v.items():
-                p = f"{path}.{k}" if path else str(k)
-                if str(k).lower() in TOKEN_KEYS and (x is None or isinstance(x, str)):
-                    if x: found.append(p)
-                    continue
-                out[k] = clean(x, p)
-            return out
-        if isinstance(v, list): return [clean(x, f"{path}[{i}]") for i,x in enumerate(v)]
-        return v
-    out = clean(config, '')
-    if found:
-        warnings.warn(f"ignoring the Hugging Face token in config field {', '.join(found)}: a token in a config file leaks "
-                      "whenever the file is shared. Delete the field and set the token once per machine with `hf auth login` "
-                      "(or `huggingface-cli login`), or export HF_TOKEN=hf_... in the shell or job script.", UserWarning, stacklevel=2)
-    return out
+__all__ = ['UNI_HUB_ID', 'UNI_ARCH', 'UNI_KWARGS', 'SYNTHETIC_DOMAINS', 'SYNTHETIC_STYLES', 'OD_LUT', 'HED_FROM_RGB', 'LUMINANCE',
+           'BASE_CHANNELS', 'CACHE_FORMAT', 'TileEncoder', 'state_digest', 'read_state_dict', 'load_weights',
+           'hub_error', 'create_timm_model', 'uni_architecture', 'hub_model', 'read_window', 'block_mean', 'block_max',
+           'synthetic_domains', 'synthetic_he', 'hed_from_uint8', 'superpixel_descriptors', 'multiscale_features',
+           'HandcraftedEncoder', 'encoder_slug', 'load_encoder', 'TileLayout', 'FeatureMap', 'image_identity',
+           'mask_digest', 'FeatureCache', 'check_analysis_image', 'extract_features', 'load_feature_map', 'seam_ratio',
+           'features_cli']
 
 # %% ../nbs/05_features.ipynb #e1574985
 class TileEncoder(torch.nn.Module):

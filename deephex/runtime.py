@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_runtime.ipynb #f10a99a2
 from __future__ import annotations
-import json, math, os, time, warnings
+import json, math, os, re, time, warnings
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import timedelta
@@ -15,8 +15,9 @@ import numpy as np
 from .core import InputError
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'usable_cores', 'torch_threads', 'select_device', 'resolve_precision', 'autocast', 'dist_context',
-           'barrier', 'atomic_write', 'jsonable', 'write_json', 'read_json', 'LockedError', 'run_lock']
+__all__ = ['PRECISIONS', 'TOKEN_KEYS', 'usable_cores', 'torch_threads', 'select_device', 'resolve_precision', 'autocast',
+           'dist_context', 'barrier', 'strip_config_token', 'redact_tokens', 'atomic_write', 'jsonable', 'write_json',
+           'read_json', 'LockedError', 'run_lock']
 
 # %% ../nbs/00a_runtime.ipynb #66fd2ffe
 def usable_cores()->int:
@@ -103,6 +104,47 @@ def barrier(world:int, group=None):
         import torch.distributed as dist
         dist.barrier(group=group)
 
+# %% ../nbs/00a_runtime.ipynb #624b916f
+TOKEN_KEYS = ('login', 'token', 'hf_token', 'huggingface_token', 'hub_token', 'use_auth_token')
+
+def strip_config_token(config:dict, # a parsed YAML/JSON config (nested dicts and lists)
+                      )->dict: # a copy without any token field
+    "A copy of `config` without Hugging Face token fields, warning (without the value) when one held a token."
+    found = []
+    def clean(v, path):
+        if isinstance(v, dict):
+            out = {}
+            for k,x in v.items():
+                p = f"{path}.{k}" if path else str(k)
+                if str(k).lower() in TOKEN_KEYS and (x is None or isinstance(x, str)):
+                    if x: found.append(p)
+                    continue
+                out[k] = clean(x, p)
+            return out
+        if isinstance(v, list): return [clean(x, f"{path}[{i}]") for i,x in enumerate(v)]
+        return v
+    out = clean(config, '')
+    if found:
+        warnings.warn(f"ignoring the Hugging Face token in config field {', '.join(found)}: a token in a config file leaks "
+                      "whenever the file is shared. Delete the field and set the token once per machine with `hf auth login` "
+                      "(or `huggingface-cli login`), or export HF_TOKEN=hf_... in the shell or job script.", UserWarning, stacklevel=2)
+    return out
+
+# %% ../nbs/00a_runtime.ipynb #d91919f1
+_TOKEN_RE = re.compile(r'hf_[A-Za-z0-9]{20,}')
+
+def redact_tokens(o):
+    "`o` (JSON-able) with every string that looks like a Hugging Face token, or equals the HF_TOKEN in the environment, replaced by '<redacted>'."
+    env = os.environ.get('HF_TOKEN') or os.environ.get('HUGGING_FACE_HUB_TOKEN')
+    def red(v):
+        if isinstance(v, dict): return {k: red(x) for k, x in v.items()}
+        if isinstance(v, list): return [red(x) for x in v]
+        if isinstance(v, str):
+            if env and env in v: v = v.replace(env, '<redacted>')
+            return _TOKEN_RE.sub('<redacted>', v)
+        return v
+    return red(o)
+
 # %% ../nbs/00a_runtime.ipynb #c53615a1
 def atomic_write(path:str|Path, # the file to (re)write
                  write, # write(tmp_path): writes the content to the temporary path
@@ -132,7 +174,7 @@ def write_json(path:str|Path, # the .json file
                indent:int|None=1, # pretty-printing
               )->Path:
     "Write strict JSON atomically."
-    text = json.dumps(jsonable(obj), indent=indent, allow_nan=False)
+    text = json.dumps(redact_tokens(jsonable(obj)), indent=indent, allow_nan=False)
     return atomic_write(path, lambda p: Path(p).write_text(text))
 
 def read_json(path:str|Path)->dict:

@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from .core import LATTICES, InputError
-from .runtime import PRECISIONS
+from .runtime import PRECISIONS, strip_config_token
 
 # %% auto #0
 __all__ = ['INPUT_FORMATS', 'MODEL_KINDS', 'TRAIN_PRECISIONS', 'BLENDS', 'SECTIONS', 'setting', 'Settings', 'ReadSettings',
@@ -320,13 +320,6 @@ _RELEASE_FILE_KEYS = ('output_image_name', 'gene_names_name', 'ground_truth')  #
 _RELEASE_VISIUM_HD = ('sample_size', 'raw_image_name', 'scale_pix_size', 'num_top_genes') + _RELEASE_FILE_KEYS
 _RELEASE_RUNTIME = ('device', 'gpu_ids')                                       # under train: in the release
 
-def _warn_token(hist:dict, path):
-    import warnings
-    if hist.get('login'):
-        warnings.warn(f"{path}: ignoring the Hugging Face token in 'histology.login' — a token must not live in a config "
-                      "file that gets shared. Set it in the environment (export HF_TOKEN=...) or run `huggingface-cli login` once, "
-                      "and delete it from the file.", stacklevel=3)
-
 def _section(d:dict, name:str, path)->dict:
     v = d.get(name) or {}
     if not isinstance(v, dict): raise InputError(f"section {name!r} must be a mapping of keys, got {type(v).__name__}", path,
@@ -357,7 +350,7 @@ def config_from_dict(d:dict|None, # parsed YAML
                      **overrides, # flat settings that win over the file (None: keep the file's)
                     )->RunConfig:
     "A `RunConfig` from the release's YAML layout or ours, with flat keyword overrides."
-    d = dict(d or {})
+    d = strip_config_token(dict(d or {}))                                 # a token in a config is dropped, with a warning
     known = ('global', 'preprocessing', 'input', 'histology', 'train', 'output')
     unknown = [k for k in d if k not in known]
     if unknown:
@@ -368,7 +361,6 @@ def config_from_dict(d:dict|None, # parsed YAML
     pre = _section(d, 'preprocessing', path)
     if [k for k in pre if k != 'visium_hd']: raise InputError(f"unknown key preprocessing.{[k for k in pre if k != 'visium_hd'][0]}", path, "the release's preprocessing section holds visium_hd only")
     vhd = _section(pre, 'visium_hd', path)
-    _warn_token(hist, path); hist.pop('login', None)
     read = _release_read(g, vhd, path)
     rt = {k: tr.pop(k) for k in _RELEASE_RUNTIME if k in tr}
     if 'directory' in g and 'dir' not in out: out['dir'] = str(Path(g['directory'])/'deephex_out')
