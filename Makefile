@@ -1,7 +1,8 @@
 SHELL := /bin/bash
 # deephex — one-command setup, demo and tests.
 #   make demo     set up .venv and run the demo end to end on the built-in virtual tissue
-#   make test     set up .venv and run every check CI runs
+#   make test     set up .venv and run every check CI runs (prints each phase's time; ends with pytest's summary)
+#   make test-fast  the quick loop while developing: the same without the slow tests and notebook cells
 #   make figures  rerun the figure notebooks (papermill) at full parameters into figures/ (DEVICE=cuda on a GPU)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,7 +13,7 @@ FIGURES  ?= figures
 BENCH_RUN ?= runs/benchmark
 PAPERMILL = $(BIN)/papermill -k python3 --language python --cwd nbs
 
-.PHONY: setup demo test figures check-sync nbtest pytest clean-venv
+.PHONY: setup demo test test-fast figures check-sync nbtest pytest clean-venv
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -45,12 +46,15 @@ check-sync: setup
 	else echo "notebooks clean, module in sync"; fi
 
 nbtest: setup
-	$(BIN)/nbdev-test --n-workers 2
+	@start=$$(date +%s); $(BIN)/nbdev-test --n-workers 2 $(NBFLAGS); rc=$$?; echo "nbdev-test: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 pytest: setup
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q --durations=5 $(PYTESTFLAGS)
 
 test: check-sync nbtest pytest
+
+test-fast: PYTESTFLAGS = -m "not slow"
+test-fast: check-sync nbtest pytest
 
 clean-venv:
 	rm -rf $(VENV)
