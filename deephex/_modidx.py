@@ -127,6 +127,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'deephex.core.Geometry.with_spots': ('core.html#geometry.with_spots', 'deephex/core.py'),
                               'deephex.core.InputError': ('core.html#inputerror', 'deephex/core.py'),
                               'deephex.core.InputError.__init__': ('core.html#inputerror.__init__', 'deephex/core.py'),
+                              'deephex.core.Key': ('core.html#key', 'deephex/core.py'),
                               'deephex.core.Sample': ('core.html#sample', 'deephex/core.py'),
                               'deephex.core.Sample.__post_init__': ('core.html#sample.__post_init__', 'deephex/core.py'),
                               'deephex.core.Sample.__repr__': ('core.html#sample.__repr__', 'deephex/core.py'),

@@ -16,7 +16,8 @@ from anndata import AnnData
 
 # %% auto #0
 __all__ = ['LATTICES', 'InputError', 'disk_offsets', 'disk_mask', 'Geometry', 'lattice_positions', 'SuperpixelGrid', 'check_xy',
-           'check_spots', 'Sample', 'superpixel_obs_names', 'superpixel_anndata', 'superpixel_image', 'resource_meter']
+           'check_spots', 'Sample', 'Key', 'superpixel_obs_names', 'superpixel_anndata', 'superpixel_image',
+           'resource_meter']
 
 # %% ../nbs/00_core.ipynb #323ac9aa
 class InputError(ValueError):
@@ -274,6 +275,18 @@ class Sample:
                 + ("" if self.tissue_mask is None else f"; tissue {self.tissue_mask.sum()} superpixels")
                 + ("" if self.truth is None else f"; truth {self.truth.n_obs} superpixels"))
 
+# %% ../nbs/00_core.ipynb #37911512
+class Key:
+    "The AnnData keys deephex writes (one place; see the table above)."
+    row, col = 'row', 'col'
+    spatial = 'spatial'
+    embedding = 'X_deephex'
+    in_tissue, array_row, array_col = 'in_tissue', 'array_row', 'array_col'
+    provenance = 'deephex'
+    superpixel_grid = 'superpixel_grid'
+    calibration = 'calibration'
+    n_bins = 'n_bins'
+
 # %% ../nbs/00_core.ipynb #a4b716ad
 def superpixel_obs_names(rc:np.ndarray # (n, 2) int superpixel (row, col)
                         )->list: # ['row x col', ...]
@@ -289,9 +302,9 @@ def superpixel_anndata(X, # (n, g) expected counts or counts (dense or sparse)
     "Truth or prediction in the superpixel exchange form."
     rc = np.asarray(rc, np.int64).reshape(-1, 2)
     var = var_names.copy() if isinstance(var_names, pd.DataFrame) else pd.DataFrame(index=pd.Index(var_names).astype(str))
-    o = pd.DataFrame(dict(row=rc[:, 0].astype(np.int32), col=rc[:, 1].astype(np.int32), **(obs or {})), index=superpixel_obs_names(rc))
+    o = pd.DataFrame({Key.row: rc[:, 0].astype(np.int32), Key.col: rc[:, 1].astype(np.int32), **(obs or {})}, index=superpixel_obs_names(rc))
     a = AnnData(X if sp.issparse(X) else np.asarray(X, np.float32), obs=o, var=var)
-    if grid is not None: a.obsm['spatial'] = grid.superpixel_centres(rc)
+    if grid is not None: a.obsm[Key.spatial] = grid.superpixel_centres(rc)
     return a
 
 # %% ../nbs/00_core.ipynb #a9c5e14c
