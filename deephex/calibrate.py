@@ -10,7 +10,7 @@ from anndata import AnnData
 from tqdm.auto import tqdm
 
 from .core import InputError, Sample, SuperpixelGrid
-from .evaluate import _grid_of, _spot_rc, aggregate, disk_matrix, interpolation_weights, superpixel_rc
+from .evaluate import grid_of, spot_positions_rc, aggregate, disk_matrix, interpolation_weights, superpixel_rc
 
 # %% auto #0
 __all__ = ['spot_log_ratios', 'calibrate_to_spots']
@@ -48,10 +48,10 @@ def calibrate_to_spots(prediction:AnnData, # superpixel prediction (expected cou
     if sp.issparse(prediction.X): raise InputError("calibration needs a dense prediction", "prediction.X", "use the prediction of deephex.train (dense float32)")
     out = prediction.copy() if copy else prediction
     if out.X.dtype != np.float32: out.X = np.asarray(out.X, np.float32)
-    g = _grid_of(grid)
+    g = grid_of(grid)
     rc = superpixel_rc(out)
     D = disk_matrix(spots, g, rc)
-    W = interpolation_weights(_spot_rc(spots, g), rc.astype(float)).tocsr()
+    W = interpolation_weights(spot_positions_rc(spots, g), rc.astype(float)).tocsr()
     X = out.X
     before = after = None
     for it in tqdm(range(n_iter), desc='calibrating', disable=not progress, leave=False):

@@ -25,11 +25,11 @@ from .pseudo_visium import disk_membership
 __all__ = ['METRICS', 'BOUND_COLUMNS', 'MIN_RELIABILITY', 'NORMALIZATIONS', 'superpixel_rc', 'block_matrix', 'aggregate',
            'bin_superpixels', 'constant_columns', 'pearson_columns', 'spearman_columns', 'minmax_columns',
            'masked_ssim', 'gene_proportions', 'composition_columns', 'binomial_thin', 'spearman_brown', 'noise_ceiling',
-           'noise_ceilings', 'superpixel_metrics', 'spot_disks', 'disk_matrix', 'sum_over_spots', 'spot_consistency',
-           'predict_spot_broadcast', 'interpolation_weights', 'predict_interpolation', 'top_genes', 'evaluate',
-           'per_gene_table', 'write_metrics', 'summary_table', 'read_prediction', 'read_truth', 'evaluate_cli',
-           'predict_nearest_spot', 'predict_idw', 'heldout_spot_counts', 'score_heldout', 'spot_noise_ceiling',
-           'spot_features', 'predict_ridge']
+           'noise_ceilings', 'superpixel_metrics', 'grid_of', 'spot_disks', 'disk_matrix', 'sum_over_spots',
+           'spot_consistency', 'spot_positions_rc', 'predict_spot_broadcast', 'interpolation_weights',
+           'predict_interpolation', 'top_genes', 'evaluate', 'per_gene_table', 'write_metrics', 'summary_table',
+           'read_prediction', 'read_truth', 'evaluate_cli', 'predict_nearest_spot', 'predict_idw',
+           'heldout_spot_counts', 'score_heldout', 'spot_noise_ceiling', 'spot_features', 'predict_ridge']
 
 # %% ../nbs/10_evaluate.ipynb #df708be3
 def superpixel_rc(adata:AnnData, # superpixel AnnData (prediction or truth)
@@ -480,7 +480,9 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
     return out
 
 # %% ../nbs/10_evaluate.ipynb #6132bb5a
-def _grid_of(grid)->SuperpixelGrid:
+def grid_of(grid:SuperpixelGrid|Sample # a grid, or a Sample (its grid)
+           )->SuperpixelGrid:
+    "The superpixel grid of a Sample, or the grid itself."
     if isinstance(grid, Sample): return grid.grid
     if isinstance(grid, SuperpixelGrid): return grid
     raise InputError(f"expected a SuperpixelGrid or a Sample, got {type(grid).__name__}", "grid",
@@ -490,7 +492,7 @@ def spot_disks(spots, # AnnData with obsm['spatial'], or (n, 2) full-resolution 
                grid:SuperpixelGrid|Sample, # the superpixel grid (and spot geometry) of the sample
               )->tuple: # (spot index (k,), superpixel (row, col) (k, 2)), disks clipped to the grid
     "The superpixels inside every spot's disk."
-    g = _grid_of(grid)
+    g = grid_of(grid)
     xy = check_xy(spots.obsm['spatial'] if isinstance(spots, AnnData) else spots, "spots obsm['spatial']")
     centre = g.to_superpixel(xy)
     rc = (centre[:, None, :] + g.geometry.disk_offsets()[None]).reshape(-1, 2)
@@ -503,7 +505,7 @@ def disk_matrix(spots, # AnnData with obsm['spatial'], or (n, 2) full-resolution
                 rc:np.ndarray, # (m, 2) superpixels of the prediction
                )->sp.csr_matrix: # (n_spots, m) 0/1: superpixel j lies in spot i's disk
     "Sparse spot x superpixel membership of a set of superpixels in the spot disks: `disk_membership` at the spots' own superpixels."
-    g = _grid_of(grid)
+    g = grid_of(grid)
     xy = check_xy(spots.obsm['spatial'] if isinstance(spots, AnnData) else spots, "spots obsm['spatial']")
     return disk_membership(g.to_superpixel(xy), rc, g.geometry.disk_offsets())
 
@@ -514,7 +516,7 @@ def sum_over_spots(adata:AnnData, # superpixel AnnData (prediction or truth)
                    chunk_size:int|None=None, # genes of a dense X summed at a time (in float64; default about 64 MB)
                   )->AnnData: # spots x genes: sums over each disk; obs['n_superpixels'] found in the disk
     "Sum a superpixel AnnData over every spot's disk."
-    D = disk_matrix(spots, grid, superpixel_rc(adata, grid=_grid_of(grid)))
+    D = disk_matrix(spots, grid, superpixel_rc(adata, grid=grid_of(grid)))
     names = adata.var_names if genes is None else pd.Index(genes)
     cols = adata.var_names.get_indexer(names)
     if (cols < 0).any(): raise InputError(f"{(cols < 0).sum()} genes are not in the AnnData (e.g. {list(names[cols < 0][:3])})", "genes")
@@ -560,7 +562,9 @@ def _targets(spots, g, tissue_mask):
     keys = np.unique(_rc_key(drc))
     return np.stack([keys >> 32, keys & 0xffffffff], 1)
 
-def _spot_rc(spots, g):
+def spot_positions_rc(spots:AnnData, # spots with obsm['spatial']
+                      g:SuperpixelGrid, # their superpixel grid
+                     )->np.ndarray: # (n, 2) float (row, col)
     "Spot centres in continuous superpixel units (superpixel (r, c) has its centre at (r, c))."
     a = g.to_analysis(check_xy(spots.obsm['spatial'], "spots obsm['spatial']"))
     return a[:, ::-1]/g.geometry.superpixel_size - 0.5
@@ -570,7 +574,7 @@ def predict_spot_broadcast(spots:AnnData, # spots x genes counts, obsm['spatial'
                            tissue_mask:np.ndarray|None=None, # bool superpixel-grid mask: predict exactly these superpixels
                           )->AnnData: # superpixel prediction (expected counts)
     "Baseline (a): each spot's counts spread evenly over its disk; overlaps averaged; nearest spot fills gaps."
-    g = _grid_of(grid)
+    g = grid_of(grid)
     dens = _spot_density(spots, g)
     rc = _targets(spots, g, tissue_mask)
     D = disk_matrix(spots, g, rc)                                        # spots x superpixels
@@ -579,7 +583,7 @@ def predict_spot_broadcast(spots:AnnData, # spots x genes counts, obsm['spatial'
     X /= np.maximum(cover, 1).astype(np.float32)[:, None]
     gap = cover == 0
     if gap.any():
-        _, nn = cKDTree(_spot_rc(spots, g)).query(rc[gap])
+        _, nn = cKDTree(spot_positions_rc(spots, g)).query(rc[gap])
         X[gap] = dens[nn]
     return superpixel_anndata(X, rc, spots.var_names, g)
 
@@ -611,10 +615,10 @@ def predict_interpolation(spots:AnnData, # spots x genes counts, obsm['spatial']
                           tissue_mask:np.ndarray|None=None, # bool superpixel-grid mask: predict exactly these superpixels
                          )->AnnData: # superpixel prediction (expected counts)
     "Baseline (b): per-superpixel spot density, linearly interpolated from spot centres to every superpixel."
-    g = _grid_of(grid)
+    g = grid_of(grid)
     dens = _spot_density(spots, g)
     rc = _targets(spots, g, tissue_mask)
-    W = interpolation_weights(_spot_rc(spots, g), rc.astype(float))
+    W = interpolation_weights(spot_positions_rc(spots, g), rc.astype(float))
     X = _rows(W, dens)
     return superpixel_anndata(np.clip(X, 0, None, out=X), rc, spots.var_names, g)
 
@@ -683,7 +687,7 @@ def evaluate(prediction:AnnData, # superpixel prediction: obs['row'], obs['col']
         if s.truth is None: raise InputError("the sample has no truth", f"Sample {s.name!r}", "score against a sample with truth (e.g. pseudo-Visium from Visium HD)")
         truth, spots, grid = s.truth, (s.spots if spots is None else spots), (s if grid is None else grid)
         tissue_mask = s.tissue_mask if tissue_mask is None else tissue_mask
-    g = None if grid is None else _grid_of(grid)
+    g = None if grid is None else grid_of(grid)
     sp_um = g.geometry.superpixel_um if g is not None else Geometry().superpixel_um
     al = _Aligned(prediction, truth, tissue_mask, genes, g)
     per = superpixel_metrics(prediction, truth, scales=scales, spearman=spearman, ssim=ssim, ceiling=ceiling, seed=seed,
