@@ -56,13 +56,16 @@ class BCAF(nn.Module):
                  dropout:float=0., # dropout in attention and MLP
                  negative_slope:float=0.1, # LeakyReLU slope
                  fusion_dropout:float=0., # training only: probability that a window's fused tokens F are zeroed (0 = the release)
+                 gene_token_dropout:float=0., # training only: probability that each gene token is zeroed (0 = the release)
                 ):
         super().__init__()
         if embed_dim % n_heads: raise ValueError(f"embed_dim ({embed_dim}) must be a multiple of n_heads ({n_heads})")
         if not 0 <= fusion_dropout < 1: raise ValueError(f"fusion_dropout must be in [0, 1), got {fusion_dropout}")
+        if not 0 <= gene_token_dropout < 1: raise ValueError(f"gene_token_dropout must be in [0, 1), got {gene_token_dropout}")
         self.config = dict(n_features=n_features, n_genes=n_genes, embed_dim=embed_dim, n_heads=n_heads,
-                           hidden=tuple(hidden), dropout=dropout, negative_slope=negative_slope, fusion_dropout=fusion_dropout)
-        self.fusion_dropout = fusion_dropout
+                           hidden=tuple(hidden), dropout=dropout, negative_slope=negative_slope, fusion_dropout=fusion_dropout,
+                           gene_token_dropout=gene_token_dropout)
+        self.fusion_dropout, self.gene_token_dropout = fusion_dropout, gene_token_dropout
         self.negative_slope = negative_slope
         self.histology_proj = nn.Linear(n_features, embed_dim)
         self.gene_proj = nn.Linear(n_genes, embed_dim)
@@ -90,6 +93,8 @@ class BCAF(nn.Module):
                 tokens:torch.Tensor|None=None, # optional indices of the window tokens to decode (e.g. the spot disk)
                )->tuple: # predictions (B, n, G) > 0 and gene embedding (B, n, hidden[-1])
         "Positive expression and the gene embedding for each (selected) histology token."
+        if self.training and self.gene_token_dropout:             # some neighbours unmeasured: the model must not need all of them
+            genes = genes*(torch.rand(genes.shape[:2] + (1,), device=genes.device) >= self.gene_token_dropout).to(genes.dtype)
         f = self.fuse(histology, genes)
         if self.training and self.fusion_dropout:                 # modality dropout: whole windows see histology alone
             f = f*(torch.rand(f.shape[0], 1, 1, device=f.device) >= self.fusion_dropout).to(f.dtype)

@@ -216,6 +216,7 @@ class TrainSettings(Settings):
     dropout:float = setting(0., "dropout in attention and MLP", low=0, high=1, high_open=True)
     fusion_dropout:float = setting(0.75, "BCAF training: probability of zeroing a window's fused tokens (0 = the release)",
                                    low=0, high=1, high_open=True)
+    gene_token_dropout:float = setting(0., "BCAF training: probability of zeroing each gene token (0 = the release)", low=0, high=1, high_open=True)
     k_neighbors:int = setting(6, "high-density expression vectors per window (gene tokens)", low=1)
     leave_spot_out:bool = setting(True, "masked-spot training: a training spot's gene tokens skip the high-density vectors its own counts enter")
     lr:float = setting(1e-4, "Adam learning rate", low=0, low_open=True, high=1)
