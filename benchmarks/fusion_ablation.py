@@ -24,7 +24,8 @@ from deephex.enhance import enhance_spots
 from deephex.evaluate import (heldout_spot_counts, predict_idw, predict_interpolation, predict_ridge, score_heldout, spot_features,
                               superpixel_metrics)
 from deephex.features import extract_features
-from deephex.fusion import disks_region, fit_model
+from deephex.fusion import fit_model
+from deephex.pseudo_visium import disks_region
 from deephex.runtime import write_json
 from deephex.settings import TrainSettings
 

@@ -24,7 +24,8 @@ from .pipeline import load_sample, prepare_sample, save_sample
 from .settings import ReadSettings, TrainSettings
 from .runtime import jsonable, write_json
 from .pseudo_visium import holdout_split, select_genes
-from .fusion import disks_region, fit_model
+from .fusion import fit_model
+from .pseudo_visium import disks_region
 from .calibrate import calibrate_to_spots
 
 # %% auto #0

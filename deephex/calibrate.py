@@ -10,7 +10,9 @@ from anndata import AnnData
 from tqdm.auto import tqdm
 
 from .core import InputError, Sample, SuperpixelGrid
-from .evaluate import grid_of, spot_positions_rc, aggregate, disk_matrix, interpolation_weights, superpixel_rc
+from .core import grid_of
+from .evaluate import spot_positions_rc, aggregate, interpolation_weights, superpixel_rc
+from .pseudo_visium import disk_matrix
 
 # %% auto #0
 __all__ = ['spot_log_ratios', 'calibrate_to_spots']

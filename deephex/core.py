@@ -16,7 +16,7 @@ from anndata import AnnData
 
 # %% auto #0
 __all__ = ['LATTICES', 'InputError', 'disk_offsets', 'disk_mask', 'Geometry', 'lattice_positions', 'SuperpixelGrid', 'check_xy',
-           'check_spots', 'Sample', 'Key', 'superpixel_obs_names', 'superpixel_anndata', 'superpixel_image',
+           'check_spots', 'Sample', 'grid_of', 'Key', 'superpixel_obs_names', 'superpixel_anndata', 'superpixel_image',
            'resource_meter']
 
 # %% ../nbs/00_core.ipynb #323ac9aa
@@ -274,6 +274,15 @@ class Sample:
                 f"superpixel grid {self.grid.shape[0]}x{self.grid.shape[1]} ({g.superpixel_um:g} µm)"
                 + ("" if self.tissue_mask is None else f"; tissue {self.tissue_mask.sum()} superpixels")
                 + ("" if self.truth is None else f"; truth {self.truth.n_obs} superpixels"))
+
+# %% ../nbs/00_core.ipynb #e8038e1a
+def grid_of(grid:SuperpixelGrid|Sample # a grid, or a Sample (its grid)
+           )->SuperpixelGrid:
+    "The superpixel grid of a Sample, or the grid itself."
+    if isinstance(grid, Sample): return grid.grid
+    if isinstance(grid, SuperpixelGrid): return grid
+    raise InputError(f"expected a SuperpixelGrid or a Sample, got {type(grid).__name__}", "grid",
+                     "pass the sample (or sample.grid) the spots belong to")
 
 # %% ../nbs/00_core.ipynb #37911512
 class Key:

@@ -17,19 +17,19 @@ from scipy.spatial import Delaunay, cKDTree
 from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
-from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy, superpixel_anndata
+from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy, grid_of, superpixel_anndata
 from .runtime import jsonable, write_json
-from .pseudo_visium import disk_membership
+from .pseudo_visium import disk_matrix, disk_membership, spot_disks
 
 # %% auto #0
 __all__ = ['METRICS', 'BOUND_COLUMNS', 'MIN_RELIABILITY', 'NORMALIZATIONS', 'superpixel_rc', 'block_matrix', 'aggregate',
            'bin_superpixels', 'constant_columns', 'pearson_columns', 'spearman_columns', 'minmax_columns',
            'masked_ssim', 'gene_proportions', 'composition_columns', 'binomial_thin', 'spearman_brown', 'noise_ceiling',
-           'noise_ceilings', 'superpixel_metrics', 'grid_of', 'spot_disks', 'disk_matrix', 'sum_over_spots',
-           'spot_consistency', 'spot_positions_rc', 'predict_spot_broadcast', 'interpolation_weights',
-           'predict_interpolation', 'top_genes', 'evaluate', 'per_gene_table', 'write_metrics', 'summary_table',
-           'read_prediction', 'read_truth', 'evaluate_cli', 'predict_nearest_spot', 'predict_idw',
-           'heldout_spot_counts', 'score_heldout', 'spot_noise_ceiling', 'spot_features', 'predict_ridge']
+           'noise_ceilings', 'superpixel_metrics', 'sum_over_spots', 'spot_consistency', 'spot_positions_rc',
+           'predict_spot_broadcast', 'interpolation_weights', 'predict_interpolation', 'top_genes', 'evaluate',
+           'per_gene_table', 'write_metrics', 'summary_table', 'read_prediction', 'read_truth', 'evaluate_cli',
+           'predict_nearest_spot', 'predict_idw', 'heldout_spot_counts', 'score_heldout', 'spot_noise_ceiling',
+           'spot_features', 'predict_ridge']
 
 # %% ../nbs/10_evaluate.ipynb #df708be3
 def superpixel_rc(adata:AnnData, # superpixel AnnData (prediction or truth)
@@ -480,35 +480,6 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
     return out
 
 # %% ../nbs/10_evaluate.ipynb #6132bb5a
-def grid_of(grid:SuperpixelGrid|Sample # a grid, or a Sample (its grid)
-           )->SuperpixelGrid:
-    "The superpixel grid of a Sample, or the grid itself."
-    if isinstance(grid, Sample): return grid.grid
-    if isinstance(grid, SuperpixelGrid): return grid
-    raise InputError(f"expected a SuperpixelGrid or a Sample, got {type(grid).__name__}", "grid",
-                     "pass the sample (or sample.grid) the spots belong to")
-
-def spot_disks(spots, # AnnData with obsm['spatial'], or (n, 2) full-resolution (x, y)
-               grid:SuperpixelGrid|Sample, # the superpixel grid (and spot geometry) of the sample
-              )->tuple: # (spot index (k,), superpixel (row, col) (k, 2)), disks clipped to the grid
-    "The superpixels inside every spot's disk."
-    g = grid_of(grid)
-    xy = check_xy(spots.obsm['spatial'] if isinstance(spots, AnnData) else spots, "spots obsm['spatial']")
-    centre = g.to_superpixel(xy)
-    rc = (centre[:, None, :] + g.geometry.disk_offsets()[None]).reshape(-1, 2)
-    idx = np.repeat(np.arange(len(xy)), len(g.geometry.disk_offsets()))
-    inside = (rc >= 0).all(1) & (rc < np.array(g.shape)).all(1)
-    return idx[inside], rc[inside]
-
-def disk_matrix(spots, # AnnData with obsm['spatial'], or (n, 2) full-resolution (x, y)
-                grid:SuperpixelGrid|Sample, # the superpixel grid of the sample
-                rc:np.ndarray, # (m, 2) superpixels of the prediction
-               )->sp.csr_matrix: # (n_spots, m) 0/1: superpixel j lies in spot i's disk
-    "Sparse spot x superpixel membership of a set of superpixels in the spot disks: `disk_membership` at the spots' own superpixels."
-    g = grid_of(grid)
-    xy = check_xy(spots.obsm['spatial'] if isinstance(spots, AnnData) else spots, "spots obsm['spatial']")
-    return disk_membership(g.to_superpixel(xy), rc, g.geometry.disk_offsets())
-
 def sum_over_spots(adata:AnnData, # superpixel AnnData (prediction or truth)
                    spots:AnnData, # spots with obsm['spatial'] (full-resolution x, y)
                    grid:SuperpixelGrid|Sample, # the superpixel grid of the sample

@@ -20,6 +20,7 @@ from .runtime import torch_threads
 from .train import MODELS, fit_predict, train_states, predict_anndata, nearest_expression, leave_spot_out_neighbours, feature_stats, tissue_superpixels
 from .calibrate import calibrate_to_spots
 from .evaluate import sum_over_spots, superpixel_rc, pearson_columns
+from .pseudo_visium import disks_region
 
 def _dense(X): return np.asarray(X.toarray() if sp.issparse(X) else X, np.float64)
 
@@ -29,7 +30,7 @@ def _spot_mask(sample:Sample)->AnnData:
 
 # %% auto #0
 __all__ = ['validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute', 'fit_expression_route', 'local_mean',
-           'route_lattice', 'blend_routes', 'blend_weight', 'disks_region', 'fit_deephex', 'fit_model']
+           'route_lattice', 'blend_routes', 'blend_weight', 'fit_deephex', 'fit_model']
 
 # %% ../nbs/10b_fusion.ipynb #067ac449
 def validation_spots(n:int, # number of spots
@@ -213,15 +214,6 @@ def blend_weight(A:np.ndarray, # (n, G) histology route at the held-out spots
     return float(w), dict(zip(np.round(ws, 3).tolist(), err.mean(1).round(5).tolist()))
 
 # %% ../nbs/10b_fusion.ipynb #4bf99db0
-def disks_region(sample:Sample, # the sample (grid and spot geometry)
-                 spots:AnnData|None=None, # spots whose disks to mark (default the sample's)
-                )->np.ndarray: # bool (rows, cols)
-    "Bool superpixel mask of the spot disks."
-    from deephex.evaluate import spot_disks
-    _, rc = spot_disks(sample.spots if spots is None else spots, sample)
-    m = np.zeros(sample.grid.shape, bool); m[rc[:, 0], rc[:, 1]] = True
-    return m
-
 def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mask
                 feature_map:np.ndarray, # (rows, cols, C) histology features on `sample.grid`
                 hd:AnnData|None=None, # high-density vectors of all spots (built here when None)

@@ -14,12 +14,12 @@ import scipy.sparse as sp
 from scipy import ndimage
 from anndata import AnnData
 
-from .core import InputError, Geometry, SuperpixelGrid, Sample, lattice_positions, superpixel_image, superpixel_anndata
+from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy, grid_of, lattice_positions, superpixel_image, superpixel_anndata
 
 # %% auto #0
 __all__ = ['HVG_FLAVORS', 'superpixel_truth', 'fill_small_holes', 'tissue_mask_from_truth', 'pseudo_spot_centres',
-           'spot_coverage', 'disk_membership', 'pseudo_spots', 'select_genes', 'simulate_pseudo_visium',
-           'plot_pseudo_visium', 'holdout_split']
+           'spot_coverage', 'disk_membership', 'pseudo_spots', 'spot_disks', 'disk_matrix', 'disks_region',
+           'select_genes', 'simulate_pseudo_visium', 'plot_pseudo_visium', 'holdout_split']
 
 # %% ../nbs/04_pseudo_visium.ipynb #9678246c
 def _csr(X, dtype=np.float32)->sp.csr_matrix:
@@ -185,6 +185,36 @@ def pseudo_spots(truth:AnnData, # one observation per superpixel (`superpixel_tr
     spots = AnnData(X, obs=obs, var=truth.var[[]].copy())
     spots.obsm['spatial'] = centres[['x', 'y']].to_numpy(float)
     return spots
+
+
+def spot_disks(spots, # AnnData with obsm['spatial'], or (n, 2) full-resolution (x, y)
+               grid:SuperpixelGrid|Sample, # the superpixel grid (and spot geometry) of the sample
+              )->tuple: # (spot index (k,), superpixel (row, col) (k, 2)), disks clipped to the grid
+    "The superpixels inside every spot's disk."
+    g = grid_of(grid)
+    xy = check_xy(spots.obsm['spatial'] if isinstance(spots, AnnData) else spots, "spots obsm['spatial']")
+    centre = g.to_superpixel(xy)
+    rc = (centre[:, None, :] + g.geometry.disk_offsets()[None]).reshape(-1, 2)
+    idx = np.repeat(np.arange(len(xy)), len(g.geometry.disk_offsets()))
+    inside = (rc >= 0).all(1) & (rc < np.array(g.shape)).all(1)
+    return idx[inside], rc[inside]
+
+def disk_matrix(spots, # AnnData with obsm['spatial'], or (n, 2) full-resolution (x, y)
+                grid:SuperpixelGrid|Sample, # the superpixel grid of the sample
+                rc:np.ndarray, # (m, 2) superpixels of the prediction
+               )->sp.csr_matrix: # (n_spots, m) 0/1: superpixel j lies in spot i's disk
+    "Sparse spot x superpixel membership of a set of superpixels in the spot disks: `disk_membership` at the spots' own superpixels."
+    g = grid_of(grid)
+    xy = check_xy(spots.obsm['spatial'] if isinstance(spots, AnnData) else spots, "spots obsm['spatial']")
+    return disk_membership(g.to_superpixel(xy), rc, g.geometry.disk_offsets())
+
+def disks_region(sample:Sample, # the sample (grid and spot geometry)
+                 spots:AnnData|None=None, # spots whose disks to mark (default the sample's)
+                )->np.ndarray: # bool (rows, cols)
+    "Bool superpixel mask of the spot disks."
+    _, rc = spot_disks(sample.spots if spots is None else spots, sample)
+    m = np.zeros(sample.grid.shape, bool); m[rc[:, 0], rc[:, 1]] = True
+    return m
 
 # %% ../nbs/04_pseudo_visium.ipynb #66d2d699
 HVG_FLAVORS = ('seurat_v3', 'seurat_v3_paper', 'seurat', 'cell_ranger')
