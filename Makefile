@@ -4,6 +4,7 @@ SHELL := /bin/bash
 #   make test     set up .venv and run every check CI runs (prints each phase's time; ends with pytest's summary)
 #   make test-fast  the quick loop while developing: the same without the slow tests and notebook cells
 #   make figures  rerun the figure notebooks (papermill) at full parameters into figures/ (DEVICE=cuda on a GPU)
+#   make lab      open the notebooks in JupyterLab
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -13,7 +14,7 @@ FIGURES  ?= figures
 BENCH_RUN ?= runs/benchmark
 PAPERMILL = $(BIN)/papermill -k python3 --language python --cwd nbs
 
-.PHONY: setup demo test test-fast figures check-sync nbtest pytest clean-venv
+.PHONY: setup demo test test-fast figures lab check-sync nbtest pytest clean-venv
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -33,6 +34,9 @@ figures: setup
 	  -p plan full -p benchmark_dir $(abspath $(BENCH_RUN)) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
 	$(PAPERMILL) nbs/31_figures_scaling.ipynb $(FIGURES)/executed/31_figures_scaling.ipynb \
 	  -p scaling_json $(abspath benchmarks/scaling.json) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
+
+lab: setup
+	$(BIN)/jupyter lab nbs
 
 # Notebooks are the source: they must be clean and the module in sync with them.
 check-sync: setup

@@ -163,4 +163,4 @@ def main(argv:list|None=None)->int:
     return 0
 
 # %% ../nbs/20_cli.ipynb #b62bbb78
-if __name__ == '__main__': sys.exit(main())   # `python -m deephex.cli ...`, e.g. under torchrun
+if __name__ == '__main__' and 'get_ipython' not in globals(): sys.exit(main())   # `python -m deephex.cli ...` (e.g. under torchrun); not when a notebook runs this cell
