@@ -75,6 +75,7 @@ class _TiffSource:
     "A (pyramidal) TIFF read region by region through zarr."
     def __init__(self, path):
         import tifffile
+        self.path = path
         self.tif = tifffile.TiffFile(path)
         try:
             self.series = max(self.tif.series, key=lambda s: self._yx(s)[0]*self._yx(s)[1])
@@ -106,7 +107,11 @@ class _TiffSource:
         out = np.asarray(z[tuple(idx)])
         order = [keep.index(k) for k in ('Y', 'X', 'c') if k in keep]
         return np.transpose(out, order)
-    def read(self, level, r0, c0, r1, c1): return to_uint8_rgb(self.read_raw(level, r0, c0, r1, c1), self.white)
+    def read(self, level, r0, c0, r1, c1):
+        try: return to_uint8_rgb(self.read_raw(level, r0, c0, r1, c1), self.white)
+        except InputError: raise
+        except Exception as e:                                                 # a damaged tile: name the file
+            raise InputError(f"cannot decode the image ({type(e).__name__}: {e})", self.path, "the file is damaged or incomplete: copy or export it again") from None
 
 class _PILSource:
     "JPEG, PNG and other formats PIL decodes whole."
@@ -125,7 +130,9 @@ class _PILSource:
             if size is not None and im.format == 'JPEG':
                 d = im.draft('RGB' if im.mode not in ('L',) else 'L', tuple(int(s) for s in size))
                 if d is not None: extent = tuple(float(v) for v in d[1])
-            im.load()
+            try: im.load()
+            except (OSError, SyntaxError, ValueError) as e:                  # truncated or corrupt files fail here, not at open
+                raise InputError(f"cannot decode the image ({e})", self.path, "the file is damaged or incomplete: copy or export it again") from None
         if im.mode in ('RGB', 'L', 'RGBA', 'LA'): return im, extent
         if im.mode in ('P', 'PA', 'CMYK', 'YCbCr', 'LAB', 'HSV', '1'): return im.convert('RGBA' if 'transparency' in im.info or im.mode == 'PA' else 'RGB'), extent
         a = np.asarray(im)                            # 16-bit / 32-bit / float modes

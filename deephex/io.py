@@ -18,10 +18,10 @@ from .core import InputError, Geometry, Sample, SuperpixelGrid, check_spots
 from .image import HEImage, tissue_mask_from_image, TIFF_SUFFIXES
 
 # %% auto #0
-__all__ = ['SPACERANGER_QC_IMAGES', 'VISIUM_POS_COLS', 'PIXEL_SIZE_KEYS', 'IMAGE_SUFFIXES', 'READERS', 'write_10x_h5',
-           'first_existing', 'read_table', 'read_10x_counts', 'match_spots', 'um_per_px_from_lattice', 'make_sample',
-           'spaceranger_image', 'find_microscope_image', 'read_visium_hd', 'read_spaceranger_positions', 'read_visium',
-           'fraction_on_tissue', 'pixel_size_from_json', 'read_xenium_cells', 'read_legacy_st',
+__all__ = ['SPACERANGER_QC_IMAGES', 'VISIUM_POS_COLS', 'PIXEL_SIZE_KEYS', 'IMAGE_SUFFIXES', 'READERS', 'MIN_SPOTS',
+           'write_10x_h5', 'first_existing', 'read_table', 'read_10x_counts', 'match_spots', 'um_per_px_from_lattice',
+           'make_sample', 'spaceranger_image', 'find_microscope_image', 'read_visium_hd', 'read_spaceranger_positions',
+           'read_visium', 'fraction_on_tissue', 'pixel_size_from_json', 'read_xenium_cells', 'read_legacy_st',
            'lattice_from_positions', 'read_istar', 'write_istar', 'write_visium', 'write_legacy_st', 'read_anndata',
            'read_sample', 'spot_pitch_um', 'check_layout']
 
@@ -661,6 +661,8 @@ def spot_pitch_um(sample:Sample)->float|None:
     d, _ = cKDTree(xy).query(xy, 2)
     return float(np.median(d[:, 1])*sample.um_per_px)
 
+MIN_SPOTS = 10   # fewer spots under tissue than this cannot train a model, nor hold any out to choose the blend
+
 def check_layout(sample:Sample, # a sample just read
                  where:str='input', # the input, for messages
                 )->dict: # what was measured (recorded in run.json)
@@ -669,6 +671,17 @@ def check_layout(sample:Sample, # a sample just read
     info = {}
     g = sample.geometry
     if not sample.is_high_resolution:
+        n = int(np.asarray(sample.spots.obs['in_tissue']).astype(bool).sum()) if 'in_tissue' in sample.spots.obs else sample.spots.n_obs
+        if n < MIN_SPOTS:
+            raise InputError(f"only {n} spot{'s' if n != 1 else ''} under tissue: too few to learn from (at least {MIN_SPOTS})", where,
+                             "check the in_tissue column of the positions, or give a larger section")
+        X = sample.spots.X
+        vals = X.data if sp.issparse(X) else np.asarray(X).ravel()
+        frac = float((vals != np.round(vals)).mean()) if vals.size else 0.
+        info['non_integer_counts'] = frac
+        if frac > 0:
+            warnings.warn(f"{where}: {frac:.1%} of the nonzero counts are not whole numbers; deephex expects raw UMI counts and uses "
+                          "them as given (the noise ceiling and calibration assume counts). Give raw counts if you have them.")
         pitch = spot_pitch_um(sample)
         info['spot_pitch_um'] = pitch
         if pitch is not None and not 0.8 < pitch/g.spot_pitch_um < 1.25:

@@ -1,0 +1,234 @@
+"""A battery of broken inputs and options, through the command line as a user meets them.
+
+Every case must end before any expensive step with exit status 2, one message that names the problem, no traceback,
+and the input files byte-identical. Inputs are small files written from the toy section of `deephex.train`
+(Visium, legacy ST and AnnData layouts) and broken one way each.
+"""
+import contextlib, gzip, hashlib, io, json, os, shutil, warnings
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from deephex.cli import main
+from deephex.core import Geometry
+from deephex.io import write_legacy_st, write_visium
+from deephex.train import toy_inputs
+
+
+@pytest.fixture(scope='module')
+def inputs(tmp_path_factory):
+    "Good inputs in three layouts; each case copies what it breaks."
+    d = tmp_path_factory.mktemp('good')
+    vis = toy_inputs(size_um=1344, n_genes=12)[0]
+    st = toy_inputs(size_um=1568, n_genes=12, geometry=Geometry.legacy_st())[0]
+    for s in (vis, st): s.spots.X = np.rint(np.asarray(s.spots.X))
+    write_visium(vis, d/'visium')
+    write_legacy_st(st, d/'st')
+    a = vis.spots.copy()
+    a.uns['spatial'] = {'toy': dict(scalefactors=dict(tissue_hires_scalef=1., microns_per_pixel=1.), images=dict(hires=np.asarray(vis.image.read())))}
+    a.write_h5ad(d/'spots.h5ad')
+    return d
+
+
+def _digest(path:Path)->str:
+    h = hashlib.sha1()
+    for p in sorted(Path(path).rglob('*')) if Path(path).is_dir() else [Path(path)]:
+        if p.is_file(): h.update(p.name.encode()); h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def run_cli(*args)->tuple:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        try: rc = main(list(map(str, args)))
+        except SystemExit as e: rc = e.code
+    return rc, out.getvalue() + err.getvalue()
+
+
+def expect_error(args, contains, watched=()):
+    before = [_digest(p) for p in watched]
+    rc, text = run_cli(*args)
+    assert rc == 2, f"exit {rc}: {text[-2000:]}"
+    assert 'Traceback' not in text, text
+    for c in ([contains] if isinstance(contains, str) else contains): assert c in text, f"{c!r} not in: {text[-1500:]}"
+    assert [_digest(p) for p in watched] == before, "an input file changed"
+
+
+def copy(src:Path, dst:Path)->Path:
+    shutil.copytree(src, dst) if src.is_dir() else shutil.copy(src, dst)
+    return dst
+
+
+# options and configuration: refused before anything is read
+OPTION_CASES = [
+    (['--fusion-dropout', '1'], 'train.fusion_dropout (--fusion-dropout)'),
+    (['--fusion-dropout', '-0.5'], 'train.fusion_dropout'),
+    (['--lr', '-1'], 'train.lr (--lr)'),
+    (['--lr', 'nan'], 'train.lr'),
+    (['--seed', '-1'], 'train.seed'),
+    (['--epochs', '0'], 'train.epochs'),
+    (['--genes', '0'], 'input.n_genes (--genes)'),
+    (['--hidden', '64', '0'], 'train.hidden'),
+    (['--embed-dim', '100', '--n-heads', '8'], 'not a multiple of n_heads'),
+    (['--device', 'tpu'], "unknown device 'tpu'"),
+    (['--val-fraction', '0.9'], 'train.val_fraction'),
+    (['--gene-token-dropout', '2'], 'train.gene_token_dropout'),
+    (['--model', 'unet'], "invalid choice: 'unet'"),
+    (['--preset', 'paper'], "invalid choice: 'paper'"),
+    (['--route-weight', '1.5'], 'train.route_weight'),
+]
+
+@pytest.mark.parametrize('opts,msg', OPTION_CASES, ids=[' '.join(o) for o, _ in OPTION_CASES])
+def test_bad_option(inputs, tmp_path, opts, msg):
+    expect_error(['run', '--input', f"legacy_st:{inputs/'st'}", '--out', tmp_path/'out', *opts], msg, [inputs/'st'])
+    assert not (tmp_path/'out').exists()                                            # nothing written for a bad option
+
+
+YAML_CASES = [
+    ("train:\n  epochz: 3\n", "unknown key train.epochz (did you mean 'epochs'?)"),
+    ("trian:\n  epochs: 3\n", "unknown section 'trian'"),
+    ("train:\n  lr: fast\n", 'train.lr (--lr): must be a number'),
+    ("train: 5\n", "section 'train' must be a mapping"),
+    ("- a\n- b\n", 'expected a mapping of sections'),
+    ("train: [\n", 'not valid YAML'),
+    ("input:\n  format: legacy_st\n  pth: x\n", "unknown key input.pth (did you mean 'path'?)"),
+]
+
+@pytest.mark.parametrize('text,msg', YAML_CASES, ids=[m[:30] for _, m in YAML_CASES])
+def test_bad_yaml(tmp_path, text, msg):
+    cfg = tmp_path/'run.yaml'; cfg.write_text(text)
+    expect_error(['run', '--config', cfg, '--out', tmp_path/'out'], msg, [cfg])
+
+
+def test_missing_config(tmp_path):
+    expect_error(['run', '--config', tmp_path/'nope.yaml'], 'config file not found')
+
+
+def test_input_without_format(inputs, tmp_path):
+    expect_error(['run', '--input', str(inputs/'st'), '--out', tmp_path/'o'], 'FORMAT:PATH')
+
+
+def test_unknown_format(inputs, tmp_path):
+    expect_error(['run', '--input', f"slideseq:{inputs/'st'}", '--out', tmp_path/'o'], "input.format: must be one of")
+
+
+def test_missing_input(tmp_path):
+    expect_error(['run', '--input', f"legacy_st:{tmp_path/'nowhere'}", '--out', tmp_path/'o'], 'nowhere')
+
+
+def test_out_is_a_file(inputs, tmp_path):
+    f = tmp_path/'out.txt'; f.write_text('keep me')
+    expect_error(['run', '--input', f"legacy_st:{inputs/'st'}", '--out', f], 'not a folder', [inputs/'st', f])
+
+
+def test_out_inside_input(inputs, tmp_path):
+    st = copy(inputs/'st', tmp_path/'st')
+    expect_error(['run', '--input', f"legacy_st:{st}", '--out', st/'results'], 'inside the input folder', [st])
+    assert not (st/'results').exists()
+
+
+def test_out_held_by_another_run(inputs, tmp_path):
+    out = tmp_path/'out'; out.mkdir()
+    import socket
+    (out/'.deephex.lock').write_text(json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), what='deephex run', started='now')))
+    expect_error(['run', '--input', f"legacy_st:{inputs/'st'}", '--out', out], 'is writing this folder', [inputs/'st'])
+
+
+def test_pixel_size_ten_times_too_large(inputs, tmp_path):
+    expect_error(['run', '--input', f"legacy_st:{inputs/'st'}", '--um-per-px', '10', '--out', tmp_path/'o'], ['spots of this technology are 200 µm apart', '--um-per-px 1'], [inputs/'st'])
+
+
+def test_pixel_size_ten_times_too_small(inputs, tmp_path):
+    expect_error(['run', '--input', f"visium:{inputs/'visium'}", '--image', inputs/'visium'/'tissue_image.tif', '--um-per-px', '0.1',
+                  '--out', tmp_path/'o'], ['100 µm apart', '--um-per-px 1'], [inputs/'visium'])
+
+
+def test_anndata_pixel_size_wrong(inputs, tmp_path):
+    expect_error(['run', '--input', f"anndata:{inputs/'spots.h5ad'}", '--um-per-px', '10', '--out', tmp_path/'o'], '--um-per-px 1', [inputs/'spots.h5ad'])
+
+
+def _legacy_counts(st:Path)->Path: return next(st.glob('*.tsv.gz'))
+
+def _rewrite_counts(st:Path, change):
+    f = _legacy_counts(st)
+    df = pd.read_csv(f, sep='\t', index_col=0)
+    df = change(df)
+    with gzip.open(f, 'wt') as h: df.to_csv(h, sep='\t')
+
+
+def test_negative_counts(inputs, tmp_path):
+    st = copy(inputs/'st', tmp_path/'st')
+    _rewrite_counts(st, lambda df: df.assign(**{df.columns[0]: -1}))
+    expect_error(['run', '--input', f"legacy_st:{st}", '--out', tmp_path/'o'], 'negative', [st])
+
+
+def test_text_in_counts(inputs, tmp_path):
+    st = copy(inputs/'st', tmp_path/'st')
+    _rewrite_counts(st, lambda df: df.astype(object).assign(**{df.columns[0]: 'x'}))
+    expect_error(['run', '--input', f"legacy_st:{st}", '--out', tmp_path/'o'], 'not all numbers', [st])
+
+
+def test_no_counts_at_all(inputs, tmp_path):
+    st = copy(inputs/'st', tmp_path/'st')
+    _rewrite_counts(st, lambda df: df*0)
+    expect_error(['run', '--input', f"legacy_st:{st}", '--out', tmp_path/'o'], 'no gene has any counts', [st])
+
+
+def test_selection_missing_columns(inputs, tmp_path):
+    st = copy(inputs/'st', tmp_path/'st')
+    sel = next(st.glob('*selection*'))
+    pd.read_csv(sel, sep='\t').drop(columns=['pixel_x']).to_csv(sel, sep='\t', index=False)
+    expect_error(['run', '--input', f"legacy_st:{st}", '--out', tmp_path/'o'], 'missing columns', [st])
+
+
+def test_truncated_image(inputs, tmp_path):
+    st = copy(inputs/'st', tmp_path/'st')
+    img = next(st.glob('*.jpg'))
+    img.write_bytes(img.read_bytes()[:2000])
+    expect_error(['run', '--input', f"legacy_st:{st}", '--out', tmp_path/'o'], img.name, [st])
+
+
+def test_image_missing(inputs, tmp_path):
+    st = copy(inputs/'st', tmp_path/'st')
+    next(st.glob('*.jpg')).unlink()
+    expect_error(['run', '--input', f"legacy_st:{st}", '--out', tmp_path/'o'], 'H&E image', [st])
+
+
+def test_visium_positions_missing(inputs, tmp_path):
+    v = copy(inputs/'visium', tmp_path/'v')
+    (v/'spatial'/'tissue_positions.csv').unlink()
+    expect_error(['run', '--input', f"visium:{v}", '--out', tmp_path/'o'], 'positions', [v])
+
+
+def test_visium_duplicate_barcodes(inputs, tmp_path):
+    v = copy(inputs/'visium', tmp_path/'v')
+    pos = pd.read_csv(v/'spatial'/'tissue_positions.csv')
+    pos.loc[1, 'barcode'] = pos.loc[0, 'barcode']
+    pos.to_csv(v/'spatial'/'tissue_positions.csv', index=False)
+    expect_error(['run', '--input', f"visium:{v}", '--image', v/'tissue_image.tif', '--out', tmp_path/'o'], 'duplicate', [v])
+
+
+def test_anndata_without_coordinates(inputs, tmp_path):
+    a = ad.read_h5ad(inputs/'spots.h5ad'); del a.obsm['spatial']
+    a.write_h5ad(tmp_path/'a.h5ad')
+    expect_error(['run', '--input', f"anndata:{tmp_path/'a.h5ad'}", '--out', tmp_path/'o'], "obsm['spatial']", [tmp_path/'a.h5ad'])
+
+
+def test_anndata_truncated(inputs, tmp_path):
+    f = tmp_path/'a.h5ad'; f.write_bytes((inputs/'spots.h5ad').read_bytes()[:5000])
+    expect_error(['run', '--input', f"anndata:{f}", '--out', tmp_path/'o'], 'cannot read', [f])
+
+
+def test_too_few_spots(inputs, tmp_path):
+    st = copy(inputs/'st', tmp_path/'st')
+    _rewrite_counts(st, lambda df: df.iloc[:1])
+    sel = next(st.glob('*selection*'))
+    s = pd.read_csv(sel, sep='\t'); first = _first_id(st)
+    s[(s['x'].astype(str) + 'x' + s['y'].astype(str)) == first].to_csv(sel, sep='\t', index=False)
+    expect_error(['run', '--input', f"legacy_st:{st}", '--out', tmp_path/'o'], 'spot', [st])
+
+def _first_id(st): return pd.read_csv(_legacy_counts(st), sep='\t', index_col=0).index[0]
