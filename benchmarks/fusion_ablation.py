@@ -31,10 +31,12 @@ from deephex.settings import TrainSettings
 
 # every variant: TrainSettings fields (on top of the shared settings below); '*' marks the default of `deephex run`
 VARIANTS = {
-    'deephex': dict(model='deephex', leave_spot_out=True),
-    'deephex, smaller network (D 128, MLP 256)': dict(model='deephex', leave_spot_out=True, embed_dim=128, hidden=(256, 256, 256)),
-    'deephex, histology route only (w = 0)': dict(model='deephex', leave_spot_out=True, route_weight=0.),
-    'deephex, expression route only (w = 1)': dict(model='deephex', leave_spot_out=True, route_weight=1.),
+    'deephex': dict(model='deephex'),
+    'deephex, histology route only (w = 0)': dict(model='deephex', route_weight=0.),
+    'deephex, expression route only (w = 1)': dict(model='deephex', route_weight=1.),
+    "deephex, the release's widths everywhere (D 256, MLP 512x3)": dict(model='deephex', embed_dim=256, hidden=(512, 512, 512)),
+    'deephex, half widths everywhere (D 128, MLP 256x3)': dict(model='deephex', embed_dim=128, hidden=(256, 256, 256)),
+    'deephex, gene-token dropout 0.3': dict(model='deephex', gene_token_dropout=0.3),
     'bcaf + cal (fusion dropout 0.75)': dict(model='bcaf', leave_spot_out=False),
     'bcaf, release training': dict(model='bcaf', fusion_dropout=0., leave_spot_out=False, calibrate=False),
     'istar + cal': dict(model='istar', leave_spot_out=False),
