@@ -662,7 +662,8 @@ def extract_features(sample_or_image, # a `Sample` with an image, or an analysis
         barrier(world, group)
         computed = _run_tiles(enc, image, layout, geometry, feats, done, tile_tissue, dev, prec, batch_size, rank, world, cache is not None, progress, callback)
     if need: barrier(world, group)
-    stats = dict(tiles_total=int(done.size), tiles_tissue=int(tile_tissue.sum()), tiles_computed=computed, seconds=round(time.time() - t0, 3), rank=rank, world_size=world)
+    stats = dict(tiles_total=int(done.size), tiles_tissue=int(tile_tissue.sum()), tiles_computed=computed, seconds=round(time.time() - t0, 3), rank=rank, world_size=world,
+                 encoder_identity=enc.identity)
     if cache is not None:
         if rank == 0 and need: cache.mark_complete(seconds=stats['seconds'])
         del done
@@ -681,7 +682,7 @@ def load_feature_map(folder:str|Path, # a cache folder <cache_dir>/features/<enc
     key = meta['key']
     tiles = TileLayout(f.shape[:2], key['tile_size']//key['superpixel_size'], key['overlap'])
     return FeatureMap(f if mmap else np.asarray(f, np.float32), ~tiles.to_grid(tiles.any_in_block(tissue)), tissue, key['encoder'],
-                      meta['info'].get('channels'), c.folder, dict(seconds=meta['info'].get('seconds')))
+                      meta['info'].get('channels'), c.folder, dict(seconds=meta['info'].get('seconds'), encoder_identity=key.get('encoder_identity')))
 
 # %% ../nbs/05_features.ipynb #f7f880ec
 def seam_ratio(features:np.ndarray, # (rows, cols, C) feature map

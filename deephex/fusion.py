@@ -17,10 +17,11 @@ from .core import InputError, Sample
 from .settings import TrainSettings
 from .enhance import enhance_spots, enhancement_weights
 from .runtime import torch_threads
-from .train import MODELS, fit_predict, train_states, predict_anndata, nearest_expression, leave_spot_out_neighbours, feature_stats, tissue_superpixels
+from .train import MODELS, train_states, predict_anndata, nearest_expression, leave_spot_out_neighbours, feature_stats, tissue_superpixels
 from .calibrate import calibrate_to_spots
 from .evaluate import sum_over_spots, superpixel_rc, pearson_columns
 from .pseudo_visium import disks_region
+from .bundle import save_bundle
 
 def _dense(X): return np.asarray(X.toarray() if sp.issparse(X) else X, np.float64)
 
@@ -30,7 +31,7 @@ def _spot_mask(sample:Sample)->AnnData:
 
 # %% auto #0
 __all__ = ['validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute', 'fit_expression_route', 'local_mean',
-           'route_lattice', 'blend_routes', 'blend_weight', 'fit_deephex', 'fit_model']
+           'route_lattice', 'blend_routes', 'blend_weight', 'fuse', 'fit_deephex', 'fit_model']
 
 # %% ../nbs/10b_fusion.ipynb #067ac449
 def validation_spots(n:int, # number of spots
@@ -213,6 +214,30 @@ def blend_weight(A:np.ndarray, # (n, G) histology route at the held-out spots
     w = ws[int(np.argmin(err.mean(1)))]
     return float(w), dict(zip(np.round(ws, 3).tolist(), err.mean(1).round(5).tolist()))
 
+# %% ../nbs/10b_fusion.ipynb #f05e0002
+def fuse(trained:dict, # a trained network and its inputs (`deephex.train.train_states`, or a bundle's)
+         sample:Sample, # the section: spots (raw counts), geometry, tissue mask
+         feature_map:np.ndarray, # (rows, cols, C) its histology features
+         w:float, # weight of the expression route (0: the network alone)
+         *,
+         tokens:AnnData|None=None, # gene tokens to predict with (default those in `trained['data']`)
+         summary:np.ndarray|None=None, # `histology_summary` of the section (computed when needed and None)
+         encoder:str|None=None, # name of the histology encoder, for provenance
+         progress:bool=True, # tqdm bars
+         region:np.ndarray|None=None, # bool superpixel mask: predict only there
+         n_threads:int|None=None, # CPU threads for torch; default the cores this process may use
+        )->AnnData: # the prediction, calibrated to the spots when the settings say so
+    "The histology route with the section's gene tokens, blended with its expression route (weight w), calibrated to its spots."
+    st = trained['settings']
+    with torch_threads(n_threads): A = predict_anndata(trained, tokens=tokens, encoder=encoder, progress=progress, region=region)
+    spots = _spot_mask(sample)[:, list(A.var_names)]
+    if w > 0:
+        if summary is None: summary = histology_summary(feature_map, tissue_superpixels(sample, feature_map), sample.geometry.window_size, seed=st.seed)
+        E = fit_expression_route(spots, sample, summary, st.k_neighbors, st.prior_sigma)
+        A.X = blend_routes(np.asarray(A.X, np.float32), superpixel_rc(A), E, w, sample)
+    if st.calibrate: A = calibrate_to_spots(A, spots, sample, copy=False)
+    return A
+
 # %% ../nbs/10b_fusion.ipynb #4bf99db0
 def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mask
                 feature_map:np.ndarray, # (rows, cols, C) histology features on `sample.grid`
@@ -227,6 +252,8 @@ def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                 progress:bool=True, # tqdm bars
                 callback=None, # callback(state, epochs_done, history) after each epoch of BCAF
                 region:np.ndarray|None=None, # bool superpixel mask: predict only there
+                bundle_dir=None, # write the trained model there (`deephex.bundle`), to apply to other sections
+                encoder_identity:dict|None=None, # what decides the encoder's output (`FeatureMap.stats`), recorded in the bundle
                 **overrides, # TrainSettings fields
                )->AnnData|None: # the prediction (None on torchrun ranks other than 0)
     "DeepHEx with both routes: BCAF (histology, calibrated) and the measured-expression route, blended by held-out spots."
@@ -254,11 +281,7 @@ def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mas
     # 3. the final prediction: the histology route with every spot's tokens, the expression route refitted on every spot, blended,
     #    then calibrated to every spot (one pass: with w = 0 this is the calibrated histology route)
     hd = hd if hd is not None else enhance_spots(spots, sample.geometry, sample.um_per_px)
-    with torch_threads(n_threads): A = predict_anndata(trained, tokens=hd, encoder=encoder, progress=progress, region=region)
-    if w > 0:
-        E = fit_expression_route(spots, sample, summary, st.k_neighbors, st.prior_sigma)
-        A.X = blend_routes(np.asarray(A.X, np.float32), superpixel_rc(A), E, w, sample)
-    if st.calibrate: A = calibrate_to_spots(A, spots, sample, copy=False)
+    A = fuse(trained, sample, feature_map, w, tokens=hd, summary=summary, encoder=encoder, progress=progress, region=region, n_threads=n_threads)
     A.uns['deephex'] = {**dict(A.uns['deephex']), 'model': 'deephex',
                         'fusion': dict(route_weight=w, chosen='held-out spots' if st.route_weight is None else 'fixed', n_heldout=int(val.sum()),
                                        heldout_pearson=dict(histology=float(np.nanmean(pearson_columns(Av, Yv))),
@@ -266,6 +289,7 @@ def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                                                             blend=float(np.nanmean(pearson_columns((1 - w)*Av + w*Ev, Yv)))),
                                        weights_tried=np.array(list(errors), float), heldout_error=np.array(list(errors.values()), float),
                                        prior_sigma=st.prior_sigma, seconds=dict(validation=t1 - t0, final=time.time() - t1))}
+    if bundle_dir is not None: save_bundle(bundle_dir, trained, A, route_weight=w, encoder=encoder, encoder_identity=encoder_identity, model='deephex')
     return A
 
 # %% ../nbs/10b_fusion.ipynb #1cc61ac4
@@ -276,12 +300,17 @@ def fit_model(sample:Sample, # spots (raw counts), image, geometry, tissue mask
               *,
               device:str='auto', out_dir=None, gpu_ids:list|None=None, n_threads:int|None=None, encoder:str|None=None,
               progress:bool=True, callback=None, region:np.ndarray|None=None,
+              bundle_dir=None, # write the trained model there (`deephex.bundle`), to apply to other sections
+              encoder_identity:dict|None=None, # what decides the encoder's output (`FeatureMap.stats`), recorded in the bundle
               **overrides, # TrainSettings fields
              )->AnnData|None: # the prediction (None on torchrun ranks other than 0)
     "Fit the model `settings.model` names on one sample and predict its superpixels."
     st = (settings or TrainSettings()).replace(**overrides)
-    kw = dict(device=device, out_dir=out_dir, gpu_ids=gpu_ids, n_threads=n_threads, encoder=encoder, progress=progress, callback=callback, region=region)
-    if st.model == 'deephex': return fit_deephex(sample, feature_map, hd, st, **kw)
-    pred = fit_predict(sample, feature_map, hd, st, write=False, **kw)
-    if pred is not None and st.calibrate: calibrate_to_spots(pred, _spot_mask(sample)[:, list(pred.var_names)], sample, copy=False)
+    kw = dict(device=device, out_dir=out_dir, gpu_ids=gpu_ids, encoder=encoder, progress=progress, region=region, n_threads=n_threads)
+    if st.model == 'deephex': return fit_deephex(sample, feature_map, hd, st, callback=callback, bundle_dir=bundle_dir, encoder_identity=encoder_identity, **kw)
+    with torch_threads(n_threads):
+        trained = train_states(sample, feature_map, hd, st, device=device, out_dir=out_dir, gpu_ids=gpu_ids, progress=progress, callback=callback)
+    if trained is None: return None                                         # a torchrun process other than rank 0
+    pred = fuse(trained, sample, feature_map, 0., encoder=encoder, progress=progress, region=region, n_threads=n_threads)
+    if bundle_dir is not None: save_bundle(bundle_dir, trained, pred, route_weight=0., encoder=encoder, encoder_identity=encoder_identity, model=st.model)
     return pred

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 
 import hashlib, os, time
+import deephex
 import anndata as ad
 import numpy as np
 import tifffile
@@ -26,11 +27,13 @@ from .features import extract_features
 from .enhance import enhance_spots
 from .train import STATE_INDEPENDENT, write_prediction
 from .fusion import fit_model
+from .bundle import load_bundle, predict_histology, predict_section
+from .core import SuperpixelGrid
 from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict_interpolation, read_prediction, summary_table, write_metrics
 
 # %% auto #0
 __all__ = ['HEADLINE', 'save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample', 'evaluate_run', 'plot_maps',
-           'run', 'check_output_folder', 'metrics_markdown', 'marker_genes', 'draw_figures', 'demo']
+           'run', 'check_output_folder', 'metrics_markdown', 'marker_genes', 'draw_figures', 'demo', 'predict']
 
 # %% ../nbs/11_pipeline.ipynb #94e0c851
 def _available_device(device:str)->str:
@@ -101,7 +104,9 @@ def analysis_geometry(geometry:Geometry, # the input's geometry (its spot layout
     if read.spot_diameter_um is not None: kw['spot_diameter_um'] = read.spot_diameter_um
     return replace(geometry, **kw)
 
-def prepare_sample(cfg:RunConfig|ReadSettings)->Sample:
+def prepare_sample(cfg:RunConfig|ReadSettings, # the input and how to read it
+                   genes:list|None=None, # keep exactly these genes (a trained model's) instead of selecting variable ones
+                  )->Sample:
     "Read the input and build the analysis sample: pseudo-spots + truth for high-resolution inputs, selected genes."
     read = cfg.read if isinstance(cfg, RunConfig) else cfg
     if read.input_path is None: raise InputError("no input given", "input.path", "pass --input FORMAT:PATH or set input.path in the config")
@@ -112,9 +117,20 @@ def prepare_sample(cfg:RunConfig|ReadSettings)->Sample:
     s.source['layout'] = check_layout(s, f"{read.input_format}:{read.input_path}")     # orientation and scale, from the data
     if s.is_high_resolution:          # bins or cells: the analysis units apply to the sample, the pseudo-spots get the Visium layout
         s = s.replace(geometry=replace(s.geometry, um_per_px=read.um_per_px, superpixel_size=read.superpixel_size))
-        return simulate_pseudo_visium(s, geometry=analysis_geometry(Geometry.visium(), read), lattice=read.lattice, n_top_genes=read.n_genes)
-    genes = select_genes(s.spots, n_top=min(read.n_genes, s.spots.n_vars))
-    return s.replace(spots=s.spots[:, genes].copy(), geometry=analysis_geometry(s.geometry, read))
+        ps = simulate_pseudo_visium(s, geometry=analysis_geometry(Geometry.visium(), read), lattice=read.lattice,
+                                    n_top_genes=read.n_genes if genes is None else None)
+        if genes is None: return ps
+        _check_genes(genes, ps.spots.var_names, f"{read.input_format}:{read.input_path}")
+        return ps.replace(spots=ps.spots[:, list(genes)].copy(), truth=None if ps.truth is None else ps.truth[:, list(genes)].copy())
+    if genes is None: genes = select_genes(s.spots, n_top=min(read.n_genes, s.spots.n_vars))
+    else: _check_genes(genes, s.spots.var_names, f"{read.input_format}:{read.input_path}")
+    return s.replace(spots=s.spots[:, list(genes)].copy(), geometry=analysis_geometry(s.geometry, read))
+
+def _check_genes(genes:list, have, where:str):
+    have = set(map(str, have))
+    miss = [g for g in genes if g not in have]
+    if miss: raise InputError(f"{len(miss)} of the model's {len(genes)} genes are not measured (e.g. {', '.join(miss[:3])})", where,
+                              "apply the model to sections measured with the same genes, or predict from the H&E image alone (--image)")
 
 # %% ../nbs/11_pipeline.ipynb #772284d1
 def evaluate_run(sample:Sample, # the sample, with truth
@@ -187,13 +203,17 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
     if _rank() != 0: return _run(cfg, out, progress)             # torchrun: rank 0 holds the folder for the run
     with run_lock(out): return _run(cfg, out, progress)
 
-def check_output_folder(cfg:RunConfig)->Path:
-    "The output folder, refused when it is the input or inside it (deephex never writes into its input)."
-    out = Path(cfg.out).expanduser()
-    if cfg.input_path is not None and Path(cfg.input_path).expanduser().is_dir():
-        inp, o = Path(cfg.input_path).expanduser().resolve(), out.resolve()
+def check_output_folder(cfg:RunConfig|str|Path, # the run's config, or an output folder
+                        *inputs, # with a folder: the input paths it must not be in
+                       )->Path:
+    "The output folder, refused when it is an input or inside one (deephex never writes into its input)."
+    out, inputs = (Path(cfg.out), (cfg.input_path,)) if isinstance(cfg, RunConfig) else (Path(cfg), inputs)
+    out = out.expanduser()
+    for i in inputs:
+        if i is None or not Path(i).expanduser().is_dir(): continue
+        inp, o = Path(i).expanduser().resolve(), out.resolve()
         if o == inp or inp in o.parents:
-            raise InputError(f"the output folder {out} is inside the input folder {cfg.input_path}", "--out (output.dir)",
+            raise InputError(f"the output folder {out} is inside the input folder {i}", "--out (output.dir)",
                              "give --out a folder outside the input: deephex never writes into its input")
     if out.exists() and not out.is_dir(): raise InputError("exists and is not a folder", out, "give --out a folder path (it is created)")
     return out
@@ -229,9 +249,10 @@ def _run(cfg:RunConfig, out:Path, progress:bool)->dict:
     k_model = dict(features=k_feat, train=cfg.train.key())
     k_states = dict(features=k_feat, train={k: v for k, v in cfg.train.key().items() if k not in STATE_INDEPENDENT + ('prior_sigma', 'route_weight')})
     with stage('train_predict'):
-        if not log.done('predict', k_model, ['prediction.h5ad']):
+        if not log.done('predict', k_model, ['prediction.h5ad', 'model/bundle.json']):
             pred = fit_model(sample, feature_map, hd, cfg.train, device=cfg.device, out_dir=out/'model'/f"{cfg.model}-{_digest(k_states)}",
-                             gpu_ids=cfg.gpu_ids, encoder=cfg.encoder, progress=progress)
+                             gpu_ids=cfg.gpu_ids, encoder=cfg.encoder, progress=progress,
+                             bundle_dir=out/'model' if lead else None, encoder_identity=fm.stats.get('encoder_identity'))
             if pred is None: return {}   # a non-leading torchrun process: rank 0 writes the outputs
             write_prediction(pred, out/'prediction.h5ad')
             log.finish('predict', k_model, n_superpixels=pred.n_obs, epochs_trained=np.asarray(pred.uns['deephex']['epochs_trained']).tolist(),
@@ -343,3 +364,58 @@ def demo(out:str|Path='runs/demo', # output folder
     kw = dict(input_format='visium_hd', input_path=str(vt), out=str(out), epochs=epochs, n_genes=n_genes, device=device,
               seed=seed)
     return run(RunConfig.make(**{**kw, **overrides}), progress=progress)
+
+# %% ../nbs/11_pipeline.ipynb #p7ed0002
+def predict(model:str|Path, # a trained model: a run's model/ folder (or the run folder)
+            out:str|Path, # output folder (created; refused if it already holds a prediction)
+            input:str|None=None, # FORMAT:PATH of a section with spots (any format `run` reads)
+            image:str|None=None, # the H&E image: the input's (when its reader cannot find it), or alone for H&E-only prediction
+            um_per_px:float|None=None, # µm per pixel of the image, when the input does not say (required with an image alone)
+            weights:str|None=None, # local weights of the model's encoder (uni / timm), as in the training run
+            device:str='auto', # 'auto', 'cpu', 'cuda', ...
+            bin_size:int=8, # Visium HD bin size to read, µm
+            swap_xy:bool=False, # read the spot positions with x and y exchanged
+            progress:bool=True, # progress bars
+           )->dict: # paths of the outputs (and the summary metrics when the section has a truth)
+    "Apply a trained model to a new section: with its spots, or from its H&E image alone."
+    bundle = load_bundle(model)
+    g = bundle.geometry
+    if input is None and image is None:
+        raise InputError("nothing to predict", "deephex predict", "give --input FORMAT:PATH (a section with spots) or --image HE.tif --um-per-px X (H&E only)")
+    fmt, path = (None, None)
+    if input is not None:
+        fmt, sep, path = input.partition(':')
+        if not sep: raise InputError(f"--input must be FORMAT:PATH, got {input!r}", "--input", "e.g. --input visium:/data/outs")
+    elif um_per_px is None: raise InputError("an image alone needs its pixel size", "--um-per-px", "give the µm per pixel of the H&E image (e.g. 0.2738 for a 40x scan)")
+    out = check_output_folder(out, path, bundle.path)
+    if (out/'prediction.h5ad').exists(): raise InputError("already holds a prediction", out, "give another --out (nothing is overwritten)")
+    dev = _available_device(device)
+    with run_lock(out):
+        kw = dict(encoder=bundle.meta['encoder'], weights=weights, device=dev, cache_dir=out, progress=progress)
+        sample = None
+        if input is not None:
+            read = ReadSettings(input_format=fmt, input_path=path, image=image, input_um_per_px=um_per_px, bin_size=bin_size, swap_xy=swap_xy,
+                                um_per_px=g.um_per_px, superpixel_size=g.superpixel_size)
+            sample = prepare_sample(read, genes=bundle.genes)
+            fm = extract_features(sample, **kw)
+            if sample.tissue_mask is None:
+                sample = sample.replace(tissue_mask=np.asarray(fm.tissue, bool) | spot_coverage(sample.spots, sample.grid, sample.geometry))
+            pred = predict_section(bundle, sample, np.asarray(fm.features, np.float32), device=dev, encoder_identity=fm.stats.get('encoder_identity'),
+                                   progress=progress)
+        else:
+            img = HEImage.open(image)
+            grid = SuperpixelGrid(um_per_px, img.shape[:2], g)
+            fm = extract_features(img.analysis_image(grid, progress=progress), geometry=g, **kw)
+            pred = predict_histology(bundle, np.asarray(fm.features, np.float32), fm.tissue, grid, image=img, name=Path(image).stem,
+                                     encoder_identity=fm.stats.get('encoder_identity'))
+        write_prediction(pred, out/'prediction.h5ad')
+        result = dict(out=str(out), prediction=str(out/'prediction.h5ad'), route=pred.uns['deephex']['route'])
+        pred = fm = None
+        if sample is not None and sample.truth is not None:
+            metrics = evaluate_run(sample, out/'prediction.h5ad', progress=progress)
+            write_metrics(metrics, out/'metrics.json')
+            (out/'metrics.md').write_text(metrics_markdown(metrics))
+            result.update(metrics=str(out/'metrics.json'), summary=metrics['summary'])
+        write_json(out/'predict.json', dict(model=str(bundle.path), input=input, image=image, um_per_px=um_per_px, device=str(dev),
+                                            route=result['route'], version=deephex.__version__, finished=time.strftime('%Y-%m-%dT%H:%M:%S')))
+    return result

@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 import deephex
-from .core import Geometry, InputError, Sample, check_xy, superpixel_anndata, superpixel_image
+from .core import Geometry, InputError, Sample, SuperpixelGrid, check_xy, superpixel_anndata, superpixel_image
 from .runtime import atomic_write, autocast, barrier, dist_context, select_device, torch_threads
 from .enhance import enhancement_weights
 from .model import MODELS, count_parameters, make_model
@@ -33,8 +33,8 @@ __all__ = ['TARGET_STEPS', 'WIDE_WINDOW', 'STATE_INDEPENDENT', 'toy_inputs', 'wi
            'feature_stats', 'gather_windows', 'nearest_expression', 'leave_spot_out_neighbours', 'minmax_scale',
            'TrainingData', 'prepare_training', 'spot_loss', 'save_checkpoint', 'load_checkpoint', 'default_batch_size',
            'default_widths', 'default_epochs', 'train_state', 'blend_weights', 'window_centres', 'predict_superpixels',
-           'to_anndata', 'write_prediction', 'seam_jumps', 'load_state', 'train_states', 'predict_anndata',
-           'fit_predict']
+           'spatial_metadata', 'to_anndata', 'write_prediction', 'seam_jumps', 'load_state', 'train_states',
+           'predict_anndata', 'fit_predict']
 
 # %% ../nbs/08_train.ipynb #9e70c2be
 def toy_inputs(size_um:float=672, # section width and height, µm
@@ -43,21 +43,23 @@ def toy_inputs(size_um:float=672, # section width and height, µm
                seed:int=0, # random seed
                um_per_px:float=1.0, # full-resolution pixel size
                geometry:Geometry=Geometry.visium(), # superpixels and spot layout
+               kind_seed:int|None=None, # seed of the biology (expression profiles, how cell types look): sections with the same kind_seed are of one tissue
               )->tuple: # (Sample with truth, feature map, hd stand-in, true cell-type proportions)
     "Sample (with truth), feature map, hd stand-in and the true cell-type fields of a small virtual section (seconds, for examples and tests)."
     from deephex.core import lattice_positions
     from deephex.image import HEImage
     rng = np.random.default_rng(seed)
+    krng = rng if kind_seed is None else np.random.default_rng(kind_seed)
     n = int(size_um/geometry.superpixel_um)                          # superpixels per side
     rr, cc = np.mgrid[:n, :n]
     tissue = ((rr - n/2)/(0.45*n))**2 + ((cc - n/2)/(0.42*n))**2 <= 1
     fields = np.stack([ndimage.gaussian_filter(rng.normal(size=(n, n)), 2.5) for _ in range(3)], -1)
     types = np.exp(10*fields)/np.exp(10*fields).sum(-1, keepdims=True)           # cell-type proportions
     density = 4*(0.5 + ndimage.gaussian_filter(rng.uniform(size=(n, n)), 2))   # UMIs scale per superpixel
-    profiles = rng.gamma(0.6, 2., (3, n_genes))                                  # expression per cell type
+    profiles = krng.gamma(0.6, 2., (3, n_genes))                                  # expression per cell type
     lam = density[..., None]*(types @ profiles)*tissue[..., None]
     truth = rng.poisson(lam).astype(np.float32)
-    fmap = (types @ rng.normal(size=(3, n_channels)) + 0.2*rng.normal(size=(n, n, n_channels)) + 2).astype(np.float32)
+    fmap = (types @ krng.normal(size=(3, n_channels)) + 0.2*rng.normal(size=(n, n, n_channels)) + 2).astype(np.float32)
     fmap[~tissue] = 0
     genes = [f"gene{i}" for i in range(n_genes)]
     # spots: a hex lattice, kept where the centre is on tissue; counts = sum of the disk
@@ -580,6 +582,20 @@ def _h5ad_safe(x):
     if isinstance(x, Path): return str(x)
     return x
 
+def spatial_metadata(grid:SuperpixelGrid, # the superpixel grid of the section
+                     image=None, # its H&E image (`deephex.image.HEImage`), or None
+                     thumbnail_size:int=2000, # longest side of the H&E thumbnail, px
+                    )->dict: # one library of uns['spatial'] (scanpy/squidpy): images, scalefactors
+    "scanpy's uns['spatial'][library] for a superpixel AnnData: a superpixel is a 'spot' of the superpixel's edge."
+    spatial = dict(scalefactors=dict(tissue_hires_scalef=1., spot_diameter_fullres=float(grid.superpixel_fullres_px),
+                                     microns_per_pixel=float(grid.fullres_um_per_px), superpixel_size_um=float(grid.geometry.superpixel_um)),
+                   metadata=dict(source='deephex'))
+    if image is not None:
+        thumb = image.thumbnail(thumbnail_size)
+        spatial['images'] = dict(hires=thumb)
+        spatial['scalefactors']['tissue_hires_scalef'] = thumb.shape[1]/image.shape[1]
+    return spatial
+
 def to_anndata(data:TrainingData, # the prepared inputs (sample, grid, genes, scaling)
                pred:dict, # output of `predict_superpixels`
                params:dict|None=None, # run parameters for uns['deephex']
@@ -591,14 +607,7 @@ def to_anndata(data:TrainingData, # the prepared inputs (sample, grid, genes, sc
     lib = library_id or s.name
     ad = superpixel_anndata(pred['X'], rc, pd.DataFrame(dict(spot_min=data.spot_min, spot_max=data.spot_max), index=list(data.genes)), grid)
     if pred.get('embedding') is not None: ad.obsm['X_deephex'] = pred['embedding']
-    spatial = dict(scalefactors=dict(tissue_hires_scalef=1., spot_diameter_fullres=float(grid.superpixel_fullres_px),
-                                     microns_per_pixel=float(s.um_per_px), superpixel_size_um=float(s.geometry.superpixel_um)),
-                   metadata=dict(source='deephex'))
-    if s.image is not None:
-        thumb = s.image.thumbnail(thumbnail_size)
-        spatial['images'] = dict(hires=thumb)
-        spatial['scalefactors']['tissue_hires_scalef'] = thumb.shape[1]/s.image.shape[1]
-    ad.uns['spatial'] = {lib: spatial}
+    ad.uns['spatial'] = {lib: spatial_metadata(grid, s.image, thumbnail_size)}
     ad.uns['deephex'] = _h5ad_safe({**(params or {}), **dict(version=deephex.__version__, library_id=lib, grid_shape=list(grid.shape),
                                         fullres_shape=list(grid.fullres_shape), um_per_px=s.um_per_px,
                                         geometry=asdict(s.geometry), n_disk=data.n_disk, k_neighbors=data.k,
