@@ -27,7 +27,7 @@ from .features import extract_features
 from .enhance import enhance_spots
 from .train import STATE_INDEPENDENT, write_prediction
 from .fusion import fit_model
-from .bundle import load_bundle, predict_histology, predict_section
+from .bundle import check_compatible, load_bundle, predict_histology, predict_section
 from .core import SuperpixelGrid
 from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict_interpolation, read_prediction, summary_table, write_metrics
 
@@ -397,6 +397,7 @@ def predict(model:str|Path, # a trained model: a run's model/ folder (or the run
             read = ReadSettings(input_format=fmt, input_path=path, image=image, input_um_per_px=um_per_px, bin_size=bin_size, swap_xy=swap_xy,
                                 um_per_px=g.um_per_px, superpixel_size=g.superpixel_size)
             sample = prepare_sample(read, genes=bundle.genes)
+            check_compatible(bundle, sample.geometry, genes=list(sample.spots.var_names))     # before the features are extracted
             fm = extract_features(sample, **kw)
             if sample.tissue_mask is None:
                 sample = sample.replace(tissue_mask=np.asarray(fm.tissue, bool) | spot_coverage(sample.spots, sample.grid, sample.geometry))

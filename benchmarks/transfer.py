@@ -1,0 +1,166 @@
+"""Reuse of a trained model (issue 16's protocol): a model trained on one section predicts another, with the new section's
+spots and from its H&E image alone, scored against what training on the new section directly gives.
+
+Run from the repository root (after `make setup`):
+
+    .venv/bin/python benchmarks/transfer.py [--out runs/transfer] [--tissues breast_tumour lymph_node colon] [--no-heldout] [--epochs N]
+
+Virtual tissues (deephex.simulate, 2 x 2 mm, 300 HVGs of the training section, handcrafted features): the default
+model (`deephex run`'s settings) is trained on simulation seed 0 and its bundle (`deephex.bundle`) predicts seed 1 of
+the same kind (a) with seed 1's spots (`predict_section`: the trained network with the new spots as gene tokens, the
+expression route fitted on them, calibration to them) and (b) from seed 1's features alone (`predict_histology`: the
+histology head). Beside them, on seed 1: the same model trained on seed 1 itself, and interpolation of seed 1's spots
+(no model); and the head on its own training section (how much of the fused model the head keeps). Scores: mean
+per-gene Pearson at 8 and 32 µm and the composition score against the true bins.
+
+HER2ST B4 (../shared/data, legacy ST, 250 HVGs): the spots are split at the median x into two halves; the model is
+trained on the left half's spots and predicts the right half from H&E alone (the head's prediction summed over each
+right-half spot's disk); mean per-gene Pearson across the right-half spots, beside ridge regression on the disks'
+histology features trained on the left-half spots (the histology-only baseline) and, for reference, IDW from the
+left-half spots (which uses measured expression, so it is not an H&E-only method).
+
+Results (resumable: one JSON per cell under OUT/results) go to benchmarks/transfer.json and .md with the command.
+"""
+import argparse, json, sys, time, warnings
+from pathlib import Path
+
+import numpy as np
+
+from deephex.benchmark import VirtualTissue, default_legacy_st, git_commit, machine_info, prepare_legacy_st, prepare_virtual, _md
+from deephex.bundle import load_bundle, predict_histology, predict_section
+from deephex.core import resource_meter
+from deephex.enhance import enhance_spots
+from deephex.evaluate import heldout_spot_counts, predict_idw, predict_interpolation, predict_ridge, score_heldout, spot_features, superpixel_metrics
+from deephex.features import extract_features
+from deephex.fusion import fit_model
+from deephex.pseudo_visium import disks_region
+from deephex.runtime import write_json
+from deephex.pipeline import prepare_sample
+from deephex.settings import ReadSettings, TrainSettings
+
+
+def cached(folder:Path, key:str, compute)->dict:
+    f = folder/(''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in key) + '.json')
+    if f.is_file(): return json.loads(f.read_text())
+    with resource_meter() as res: r = compute()
+    r.update(seconds=round(res['seconds'], 1), peak_rss_gb=round(res['peak_rss_gb'], 2))
+    write_json(f, r); return r
+
+
+def virtual(out:Path, data:Path, tissues:list, base:TrainSettings, progress:bool)->dict:
+    res = {}
+    for t in tissues:
+        secs = {}
+        for seed in (0, 1):
+            vt = VirtualTissue(t, seed)
+            s = prepare_virtual(vt, data/vt.name, 300, progress)           # simulated once (shared with the benchmark), 300 HVGs
+            if seed == 1:                                                  # the new section, read with the model's genes as `deephex predict` reads it
+                s = prepare_sample(ReadSettings(input_format='visium_hd', input_path=str(data/vt.name/'visium_hd')), genes=genes)
+            fm = extract_features(s, encoder='handcrafted', device='cpu', cache_dir=out/vt.name, progress=progress)
+            secs[seed] = (s, np.asarray(fm.features, np.float32), fm.stats.get('encoder_identity'))
+            genes = list(s.spots.var_names)
+        (s0, f0, id0), (s1, f1, id1) = secs[0], secs[1]
+        bundle_dir = out/'models'/f"{t}-s0"
+        name = f"{t}: train s0 -> s1"
+
+        def score(pred, s):
+            m = superpixel_metrics(pred, s.truth[:, list(pred.var_names)], s.tissue_mask, scales=(1, 4), spearman=False, ssim=False, ceiling=False, progress=False)
+            return {f"{k} {sc}": float(np.nanmean(m[sc][k])) for sc in ('8um', '32um') for k in ('pearson', 'composition')}
+
+        def train(s, f, ident, where):
+            return fit_model(s, f, enhance_spots(s.spots, s.geometry, s.um_per_px), base.replace(seed=0), progress=False, bundle_dir=where,
+                             encoder='handcrafted', encoder_identity=ident)
+
+        def trained_on_s0():
+            pred = train(s0, f0, id0, bundle_dir)
+            r = score(pred, s0); r['route_weight'] = pred.uns['deephex']['fusion']['route_weight']
+            return r
+        res[f"{name} | on s0: deephex trained on s0"] = cached(out/'results', f"{t}-s0-deephex", trained_on_s0)
+        if not (bundle_dir/'bundle.json').is_file():            # a result from an earlier run without its model: train again
+            trained_on_s0()
+        b = load_bundle(bundle_dir)
+        res[f"{name} | on s0: its histology head (H&E only)"] = cached(out/'results', f"{t}-s0-head",
+                                                                      lambda: score(predict_histology(b, f0, s0.tissue_mask, s0.grid), s0))
+        res[f"{name} | on s1: deephex trained on s1"] = cached(out/'results', f"{t}-s1-deephex",
+                                                               lambda: score(train(s1, f1, id1, out/'models'/f"{t}-s1"), s1))
+        res[f"{name} | on s1: interpolation of s1's spots"] = cached(out/'results', f"{t}-s1-interpolation",
+                                                                    lambda: score(predict_interpolation(s1.spots, s1, s1.tissue_mask), s1))
+        res[f"{name} | on s1: s0's model with s1's spots"] = cached(out/'results', f"{t}-s0to1-spots",
+                                                                   lambda: score(predict_section(b, s1, f1, progress=False, encoder_identity=id1), s1))
+        res[f"{name} | on s1: s0's model from H&E only"] = cached(out/'results', f"{t}-s0to1-he",
+                                                                 lambda: score(predict_histology(b, f1, s1.tissue_mask, s1.grid, encoder_identity=id1), s1))
+        for k, v in res.items():
+            if k.startswith(name): print(k, json.dumps(v), flush=True)
+    return res
+
+
+def heldout(out:Path, base:TrainSettings, progress:bool)->dict:
+    path = default_legacy_st()
+    if path is None: print("no ../shared/data/her2st/B4: the real-tissue part is skipped"); return {}
+    s, _ = prepare_legacy_st(path, 250, 0.25, 0)
+    fm = extract_features(s, encoder='handcrafted', device='cpu', cache_dir=out/'B4', progress=progress)
+    s = s.replace(tissue_mask=fm.tissue); feats = np.asarray(fm.features, np.float32)
+    x = np.asarray(s.spots.obsm['spatial'], float)[:, 0]
+    right = x > np.median(x)                                       # held out: the right half
+    truth, train = s.spots[right], s.replace(spots=s.spots[~right].copy())
+    res = {}
+    res['B4 left -> right half | ridge on disk histology, trained on the left half'] = cached(out/'results', 'B4-ridge',
+        lambda: dict(pearson=score_heldout(predict_ridge(s.spots, right, spot_features(feats, s.spots, s), idw=False), truth)['pearson_mean']))
+    res['B4 left -> right half | IDW from the left-half spots (uses expression; reference)'] = cached(out/'results', 'B4-idw',
+        lambda: dict(pearson=score_heldout(predict_idw(s.spots, right), truth)['pearson_mean']))
+    where = out/'models'/'B4-left'
+    def he_only():
+        if not (where/'bundle.json').is_file():
+            fit_model(train, feats, enhance_spots(train.spots, train.geometry, train.um_per_px), base.replace(seed=0), progress=False,
+                      bundle_dir=where, encoder='handcrafted', encoder_identity=fm.stats.get('encoder_identity'), region=disks_region(train))
+        b = load_bundle(where)
+        pred = predict_histology(b, feats, s.tissue_mask, s.grid, encoder_identity=fm.stats.get('encoder_identity'))
+        return dict(pearson=score_heldout(heldout_spot_counts(pred, s.spots, s, right), truth)['pearson_mean'])
+    res['B4 left -> right half | deephex trained on the left half, from H&E only (histology head)'] = cached(out/'results', 'B4-he', he_only)
+    for k, v in res.items(): print(k, json.dumps(v), flush=True)
+    return res
+
+
+def report(res:dict)->str:
+    import pandas as pd
+    lines = []
+    virt = [dict(dataset=k.split(' | ')[0], method=k.split(' | ')[1], **{c: v.get(c) for c in ('pearson 8um', 'composition 8um', 'pearson 32um')},
+                 seconds=v.get('seconds')) for k, v in res.items() if 'train s0 -> s1' in k]
+    if virt:
+        df = pd.DataFrame(virt)
+        lines += ["## Virtual tissues: trained on seed 0, applied to seed 1 (mean per-gene scores against the true bins)", "", _md(df), ""]
+        mean = df.groupby('method', sort=False)[['pearson 8um', 'composition 8um', 'pearson 32um']].mean().reset_index()
+        lines += ["Mean over the tissue kinds:", "", _md(mean), ""]
+    held = [dict(method=k.split(' | ')[1], pearson=v['pearson'], seconds=v.get('seconds')) for k, v in res.items() if k.startswith('B4')]
+    if held:
+        lines += ["## HER2ST B4: trained on the left half, the right half predicted (mean per-gene Pearson across right-half spots)", "",
+                  _md(pd.DataFrame(held)), ""]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--out', default='runs/transfer')
+    ap.add_argument('--data', default='runs/benchmark/data', help="where the virtual tissues are simulated (shared with deephex benchmark)")
+    ap.add_argument('--tissues', nargs='+', default=['breast_tumour', 'lymph_node', 'colon'])
+    ap.add_argument('--no-virtual', action='store_true'); ap.add_argument('--no-heldout', action='store_true')
+    ap.add_argument('--epochs', type=int, default=None, help="training epochs (default: deephex run's)")
+    ap.add_argument('--tag', default=''); ap.add_argument('--quiet', action='store_true')
+    a = ap.parse_args()
+    warnings.filterwarnings('ignore')
+    out = Path(a.out); (out/'results').mkdir(parents=True, exist_ok=True)
+    base = TrainSettings() if a.epochs is None else TrainSettings(epochs=a.epochs)
+    t0 = time.time(); command = 'python benchmarks/transfer.py ' + ' '.join(sys.argv[1:])
+    prov = dict(command=command, git=git_commit(), machine=machine_info(), settings=base.key(), started=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    res = {}
+    if not a.no_virtual: res.update(virtual(out, Path(a.data), a.tissues, base, not a.quiet))
+    if not a.no_heldout: res.update(heldout(out, base, not a.quiet))
+    stem = Path('benchmarks')/('transfer' + (f"-{a.tag}" if a.tag else ''))
+    write_json(stem.with_suffix('.json'), dict(prov, seconds=time.time() - t0, results=res))
+    md = (f"# A trained model applied to other sections\n\nCommand: `{command}`  \nCommit: {prov['git'].get('commit')}"
+          f"{' (dirty)' if prov['git'].get('dirty') else ''}; {prov['started']}; {time.time() - t0:.0f} s  \n"
+          f"Training settings: {json.dumps(base.key())}\n\n" + report(res))
+    stem.with_suffix('.md').write_text(md)
+    print(md)
+
+if __name__ == '__main__': main()
