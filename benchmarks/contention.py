@@ -43,7 +43,7 @@ def main():
     ap.add_argument('--epochs', type=int, default=20); ap.add_argument('--repeats', type=int, default=2)
     a = ap.parse_args()
     variants = {
-        'default (threads = usable cores, OpenMP default wait policy)': {},
+        'default (threads = the usable cores other processes leave free, OpenMP default wait policy)': {},
         'OMP_WAIT_POLICY=PASSIVE': {'OMP_WAIT_POLICY': 'PASSIVE'},
         'OMP_NUM_THREADS=1': {'OMP_NUM_THREADS': '1', 'DEEPHEX_THREADS': '1'},
         'OMP_NUM_THREADS=1, OMP_WAIT_POLICY=PASSIVE': {'OMP_NUM_THREADS': '1', 'DEEPHEX_THREADS': '1', 'OMP_WAIT_POLICY': 'PASSIVE'},
@@ -56,7 +56,7 @@ def main():
             rows.append(dict(variant=name, competitor=competitor, seconds_per_epoch=round(spe, 3), torch_threads=r[0]['torch_threads']))
             print(json.dumps(rows[-1]), flush=True)
     quiet = {r['variant']: r['seconds_per_epoch'] for r in rows if not r['competitor']}
-    base = quiet['default (threads = usable cores, OpenMP default wait policy)']
+    base = quiet['default (threads = the usable cores other processes leave free, OpenMP default wait policy)']
     for r in rows: r['slowdown vs quiet default'] = round(r['seconds_per_epoch']/base, 2)
     cmd = 'python benchmarks/contention.py ' + ' '.join(sys.argv[1:])
     from deephex.benchmark import git_commit, machine_info, _md

@@ -511,6 +511,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'deephex.runtime.atomic_write': ('runtime.html#atomic_write', 'deephex/runtime.py'),
                                  'deephex.runtime.autocast': ('runtime.html#autocast', 'deephex/runtime.py'),
                                  'deephex.runtime.barrier': ('runtime.html#barrier', 'deephex/runtime.py'),
+                                 'deephex.runtime.busy_cores': ('runtime.html#busy_cores', 'deephex/runtime.py'),
+                                 'deephex.runtime.default_threads': ('runtime.html#default_threads', 'deephex/runtime.py'),
                                  'deephex.runtime.dist_context': ('runtime.html#dist_context', 'deephex/runtime.py'),
                                  'deephex.runtime.jsonable': ('runtime.html#jsonable', 'deephex/runtime.py'),
                                  'deephex.runtime.read_json': ('runtime.html#read_json', 'deephex/runtime.py'),

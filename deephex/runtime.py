@@ -15,9 +15,9 @@ import numpy as np
 from .core import InputError
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'TOKEN_KEYS', 'usable_cores', 'torch_threads', 'select_device', 'resolve_precision', 'autocast',
-           'dist_context', 'barrier', 'strip_config_token', 'redact_tokens', 'atomic_write', 'jsonable', 'write_json',
-           'read_json', 'LockedError', 'run_lock']
+__all__ = ['PRECISIONS', 'TOKEN_KEYS', 'usable_cores', 'busy_cores', 'default_threads', 'torch_threads', 'select_device',
+           'resolve_precision', 'autocast', 'dist_context', 'barrier', 'strip_config_token', 'redact_tokens',
+           'atomic_write', 'jsonable', 'write_json', 'read_json', 'LockedError', 'run_lock']
 
 # %% ../nbs/00a_runtime.ipynb #66fd2ffe
 def usable_cores()->int:
@@ -25,12 +25,39 @@ def usable_cores()->int:
     try: return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError): return max(1, os.cpu_count() or 1)
 
+def busy_cores(interval:float=0.2, # seconds to measure over
+              )->float: # cores' worth of CPU time other processes used on the cores this process may use
+    "How many of this process's usable cores other processes keep busy, measured over `interval` seconds."
+    import psutil
+    try: cores = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError): cores = list(range(os.cpu_count() or 1))
+    me = psutil.Process()
+    def used():
+        per = psutil.cpu_times(percpu=True)
+        sys_busy = sum(sum(getattr(per[i], k, 0.) for k in ('user', 'nice', 'system', 'irq', 'softirq', 'steal')) for i in cores if i < len(per))
+        c = me.cpu_times()
+        return sys_busy, c.user + c.system, time.perf_counter()
+    s0, m0, t0 = used(); time.sleep(interval); s1, m1, t1 = used()
+    return max(0., ((s1 - s0) - (m1 - m0))/max(t1 - t0, 1e-3))
+
+_DEFAULT_THREADS = dict(t=-1e9, n=None)
+
+def default_threads()->int:
+    "Torch threads when none are asked for: the usable cores other processes leave free (at least 1), at most OMP_NUM_THREADS."
+    now = time.monotonic()
+    if now - _DEFAULT_THREADS['t'] > 10:
+        n = usable_cores() - int(round(busy_cores()))
+        env = os.environ.get('OMP_NUM_THREADS', '')
+        if env.isdigit() and int(env) > 0: n = min(n, int(env))
+        _DEFAULT_THREADS.update(t=now, n=max(1, n))
+    return _DEFAULT_THREADS['n']
+
 @contextmanager
-def torch_threads(n:int|None=None, # threads; default `usable_cores()`
+def torch_threads(n:int|None=None, # threads; default `default_threads()`: the usable cores other processes leave free
                  ):
-    "Run a block with torch's intra-op thread pool set to `n` (default: the usable cores), then restore it."
+    "Run a block with torch's intra-op thread pool set to `n` (default: the free usable cores), then restore it."
     import torch
-    n = usable_cores() if n is None else int(n)
+    n = default_threads() if n is None else int(n)
     if n < 1: raise InputError(f"thread count must be at least 1, got {n}", "n_threads")
     old = torch.get_num_threads()
     torch.set_num_threads(min(n, usable_cores()))
