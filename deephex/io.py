@@ -19,11 +19,11 @@ from .image import HEImage, tissue_mask_from_image, TIFF_SUFFIXES
 
 # %% auto #0
 __all__ = ['SPACERANGER_QC_IMAGES', 'VISIUM_POS_COLS', 'PIXEL_SIZE_KEYS', 'IMAGE_SUFFIXES', 'READERS', 'MIN_SPOTS',
-           'write_10x_h5', 'first_existing', 'read_table', 'read_10x_counts', 'match_spots', 'um_per_px_from_lattice',
-           'make_sample', 'spaceranger_image', 'find_microscope_image', 'read_visium_hd', 'read_spaceranger_positions',
-           'read_visium', 'fraction_on_tissue', 'pixel_size_from_json', 'read_xenium_cells', 'read_legacy_st',
-           'lattice_from_positions', 'read_istar', 'write_istar', 'write_visium', 'write_legacy_st', 'read_anndata',
-           'read_sample', 'spot_pitch_um', 'check_layout']
+           'write_10x_h5', 'first_existing', 'read_table', 'table_header', 'unique_gene_names', 'read_10x_counts',
+           'match_spots', 'um_per_px_from_lattice', 'make_sample', 'spaceranger_image', 'find_microscope_image',
+           'read_visium_hd', 'read_spaceranger_positions', 'read_visium', 'fraction_on_tissue', 'pixel_size_from_json',
+           'read_xenium_cells', 'read_legacy_st', 'lattice_from_positions', 'read_istar', 'write_istar', 'write_visium',
+           'write_legacy_st', 'read_anndata', 'read_sample', 'spot_pitch_um', 'check_layout']
 
 # %% ../nbs/02_io.ipynb #71e19798
 def _bytes(a): return np.asarray([str(s).encode('utf-8') for s in a], dtype='S') if len(a) else np.zeros(0, 'S1')
@@ -90,6 +90,10 @@ def read_table(path:Path, # a CSV/TSV (optionally gzipped) or Parquet file
         raise InputError(f"cannot read the table ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})", path,
                          "check that the file is complete and in the expected format") from None
 
+def table_header(path:Path, sep:str='\t')->list:
+    "The column names of a table as written (pandas renames a repeated name X to X.1: this keeps the repeats)."
+    return [str(v) for v in read_table(path, sep=sep, header=None, nrows=1).iloc[0, 1:]]
+
 def _read_10x_mtx(folder:Path)->AnnData:
     from scipy.io import mmread
     mtx = first_existing(folder, ['matrix.mtx.gz', 'matrix.mtx'], 'Matrix Market counts')
@@ -109,6 +113,18 @@ def _read_10x_mtx(folder:Path)->AnnData:
     a.var['feature_types'] = ft[2].astype(str).to_numpy() if ft.shape[1] > 2 else 'Gene Expression'
     return a[:, a.var['feature_types'].to_numpy() == 'Gene Expression'].copy() if ft.shape[1] > 2 else a
 
+def unique_gene_names(counts:AnnData, # spots x genes as read (var_names may repeat)
+                      where, # the file, for the warning
+                     )->AnnData: # the same object, var_names unique
+    "Repeated gene names stay separate genes, renamed by scanpy's rule (X, X-1, ...), with a warning and a record in uns."
+    dup = counts.var_names[counts.var_names.duplicated()].unique()
+    if len(dup):
+        warnings.warn(f"{where}: {len(dup)} gene name{'s' if len(dup) > 1 else ''} occur more than once (e.g. {', '.join(map(repr, map(str, dup[:3])))}); each feature "
+                      f"is kept as its own gene, renamed {dup[0]}, {dup[0]}-1, ... (ids in var['gene_ids']). Sum or drop them first if they are one gene.")
+        counts.uns['duplicate_gene_names'] = [str(d) for d in dup]
+    counts.var_names_make_unique()
+    return counts
+
 def read_10x_counts(path:str|Path, # a 10x feature-barcode matrix: .h5 file or Matrix Market folder
                    )->AnnData: # barcodes x genes, float32 CSR, var_names = symbols (unique), var['gene_ids']
     "Read a 10x Genomics feature-barcode matrix (gene expression features only)."
@@ -126,8 +142,7 @@ def read_10x_counts(path:str|Path, # a 10x feature-barcode matrix: .h5 file or M
                              "check that the file is a complete filtered_feature_bc_matrix.h5 from Space Ranger") from None
     a.X = sp.csr_matrix(a.X, dtype=np.float32)
     if 'gene_ids' not in a.var: a.var['gene_ids'] = a.var_names.astype(str)
-    a.var_names_make_unique()
-    return a
+    return unique_gene_names(a, path)
 
 # %% ../nbs/02_io.ipynb #da6a8683
 def _examples(ids, n=3): ids = list(ids); return ", ".join(repr(str(i)) for i in ids[:n]) + (", ..." if len(ids) > n else "")
@@ -189,6 +204,7 @@ def make_sample(counts:AnnData, # spots x genes raw counts, aligned with `xy`
                )->Sample:
     "The common end of every reader: assemble, filter to tissue, validate."
     a = AnnData(_as_counts(counts.X), obs=pd.DataFrame(index=counts.obs_names.astype(str)), var=counts.var.copy())
+    if 'duplicate_gene_names' in counts.uns: a.uns['duplicate_gene_names'] = list(counts.uns['duplicate_gene_names'])   # recorded in run.json
     if obs is not None:
         for k in obs.columns: a.obs[k] = obs[k].to_numpy()
     if 'in_tissue' not in a.obs: a.obs['in_tissue'] = True
@@ -416,7 +432,7 @@ def read_xenium_cells(h5ad:str|Path, # cells x genes .h5ad with pixel centroids 
     X = cells.layers['counts'] if 'counts' in cells.layers else cells.X
     counts = AnnData(_as_counts(X), obs=pd.DataFrame(index=cells.obs_names.astype(str)), var=pd.DataFrame(index=cells.var_names.astype(str)))
     counts.var['gene_ids'] = cells.var['gene_ids'].astype(str).to_numpy() if 'gene_ids' in cells.var else cells.var_names.astype(str)
-    counts.var_names_make_unique()
+    unique_gene_names(counts, h5ad)
     return make_sample(counts, xy, float(um_per_px), Geometry(spot_diameter_um=cell_diameter_um, spot_pitch_um=cell_diameter_um, lattice='irregular'),
                        img, name or h5ad.stem, dict(format='xenium', path=h5ad, swap_xy=bool(swap_xy), files=dict(counts=str(h5ad), image=str(image))))
 
@@ -447,6 +463,8 @@ def read_legacy_st(counts_tsv:str|Path, # spots x genes counts, rows "{x}x{y}" (
         raise InputError("legacy ST needs three files: counts, spot selection and H&E image", counts_tsv, "pass selection_tsv= and image=, or the folder holding all three")
     selection_tsv = Path(selection_tsv)
     df = read_table(counts_tsv, sep='\t', index_col=0)
+    hdr = table_header(counts_tsv)
+    if len(hdr) == df.shape[1]: df.columns = hdr                 # repeated gene names as written (reported by unique_gene_names)
     ids = df.index.astype(str)
     if not ids.str.match(_ST_ID).all() and df.columns.astype(str).str.match(_ST_ID).all(): df = df.T; ids = df.index.astype(str)  # genes x spots
     bad = ids[~ids.str.match(_ST_ID)]
@@ -455,7 +473,7 @@ def read_legacy_st(counts_tsv:str|Path, # spots x genes counts, rows "{x}x{y}" (
     try: X = sp.csr_matrix(df.to_numpy(dtype=np.float32))
     except Exception: raise InputError("counts are not all numbers", counts_tsv, "the table must hold raw counts only (spots x genes)") from None
     counts = AnnData(X, obs=pd.DataFrame(index=ids), var=pd.DataFrame(index=df.columns.astype(str)))
-    counts.var['gene_ids'] = counts.var_names.to_numpy(); counts.var_names_make_unique()
+    counts.var['gene_ids'] = counts.var_names.to_numpy(); unique_gene_names(counts, counts_tsv)
     sel = read_table(selection_tsv, sep='\t')
     miss = [c for c in ('x', 'y', 'pixel_x', 'pixel_y') if c not in sel.columns]
     if miss: raise InputError(f"missing columns {miss} (has {list(sel.columns)})", selection_tsv, "the spot selection table has columns x, y, pixel_x, pixel_y, selected")
@@ -504,12 +522,14 @@ def read_istar(folder:str|Path, # iStar input folder
     cnts_file = first_existing(folder, ['cnts.tsv', 'cnts.tsv.gz'], 'counts table (cnts.tsv)')
     locs_file = first_existing(folder, ['locs-raw.tsv', 'locs-raw.tsv.gz'], 'spot locations (locs-raw.tsv)')
     cn = read_table(cnts_file, sep='\t', index_col=0)
+    hdr = table_header(cnts_file)
+    if len(hdr) == cn.shape[1]: cn.columns = hdr
     locs = read_table(locs_file, sep='\t', index_col=0)
     if not {'x', 'y'} <= set(locs.columns): raise InputError(f"missing columns x, y (has {list(locs.columns)})", locs_file, "columns: spot id, x (column px), y (row px)")
     try: X = sp.csr_matrix(cn.to_numpy(dtype=np.float32))
     except Exception: raise InputError("counts are not all numbers", cnts_file, "cnts.tsv holds spots x genes raw counts, first column the spot id") from None
     counts = AnnData(X, obs=pd.DataFrame(index=cn.index.astype(str)), var=pd.DataFrame(index=cn.columns.astype(str)))
-    counts.var['gene_ids'] = counts.var_names.to_numpy(); counts.var_names_make_unique()
+    counts.var['gene_ids'] = counts.var_names.to_numpy(); unique_gene_names(counts, cnts_file)
     locs.index = locs.index.astype(str); locs['in_tissue'] = True
     counts, locs = match_spots(counts, locs, cnts_file, locs_file, intersect)
     xy = locs[['x', 'y']].to_numpy(float)
@@ -630,7 +650,7 @@ def read_anndata(path_or_adata:str|Path|AnnData, # .h5ad file or AnnData
     counts = AnnData(_as_counts(X), obs=pd.DataFrame(index=adata.obs_names.astype(str)), var=adata.var.copy())
     if counts.X.nnz and not np.array_equal(counts.X.data, np.round(counts.X.data)):
         warnings.warn(f"{where}: counts are not whole numbers; deephex expects raw counts (layers['counts'] is used when present)")
-    counts.var_names_make_unique()
+    unique_gene_names(counts, where)
     obs = adata.obs[[c for c in ('in_tissue', 'array_row', 'array_col') if c in adata.obs.columns]]
     return make_sample(counts, xy*f, float(um_per_px)/f, geometry, img, name or library_id or 'sample',
                        dict(format='anndata', path=where if isinstance(where, Path) else None, library_id=library_id, image_scalef=f, fullres_um_per_px=float(um_per_px)),
@@ -679,6 +699,7 @@ def check_layout(sample:Sample, # a sample just read
         vals = X.data if sp.issparse(X) else np.asarray(X).ravel()
         frac = float((vals != np.round(vals)).mean()) if vals.size else 0.
         info['non_integer_counts'] = frac
+        if sample.spots.uns.get('duplicate_gene_names') is not None: info['duplicate_gene_names'] = list(sample.spots.uns['duplicate_gene_names'])
         if frac > 0:
             warnings.warn(f"{where}: {frac:.1%} of the nonzero counts are not whole numbers; deephex expects raw UMI counts and uses "
                           "them as given (the noise ceiling and calibration assume counts). Give raw counts if you have them.")

@@ -43,12 +43,12 @@ def busy_cores(interval:float=0.2, # seconds to measure over
 _DEFAULT_THREADS = dict(t=-1e9, n=None)
 
 def default_threads()->int:
-    "Torch threads when none are asked for: the usable cores other processes leave free (at least 1), at most OMP_NUM_THREADS."
+    "Torch threads when none are asked for: OMP_NUM_THREADS when set, else the usable cores other processes leave free (at least 1)."
+    env = os.environ.get('OMP_NUM_THREADS', '')
+    if env.isdigit() and int(env) > 0: return min(int(env), usable_cores())       # the user's choice: fixed, not measured
     now = time.monotonic()
     if now - _DEFAULT_THREADS['t'] > 10:
-        n = usable_cores() - int(round(busy_cores()))
-        env = os.environ.get('OMP_NUM_THREADS', '')
-        if env.isdigit() and int(env) > 0: n = min(n, int(env))
+        n = usable_cores() - int(math.floor(busy_cores() + 0.25))               # a core counts as taken when ~3/4 busy
         _DEFAULT_THREADS.update(t=now, n=max(1, n))
     return _DEFAULT_THREADS['n']
 

@@ -178,6 +178,19 @@ def test_no_counts_at_all(inputs, tmp_path):
     expect_error(['run', '--input', f"legacy_st:{st}", '--out', tmp_path/'o'], 'no gene has any counts', [st])
 
 
+def test_duplicate_gene_names_kept_apart_and_reported(inputs, tmp_path):
+    "Two features with one name: a documented rule (kept apart, renamed X, X-1), a warning, and a record in the sample's layout checks."
+    st = copy(inputs/'st', tmp_path/'st')
+    _rewrite_counts(st, lambda df: df.rename(columns={df.columns[1]: df.columns[0]}))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        rc = main(list(map(str, ['run', '--input', f"legacy_st:{st}", '--out', tmp_path/'o', '--epochs', '2', '--genes', '12', '--embed-dim', '32',
+                                  '--n-heads', '4', '--hidden', '64', '64', '--quiet', '--no-figures'])))
+    assert rc == 0
+    assert any('occur more than once' in str(x.message) for x in w)
+    assert 'duplicate_gene_names' in (tmp_path/'o'/'sample'/'sample.json').read_text()
+
+
 def test_selection_missing_columns(inputs, tmp_path):
     st = copy(inputs/'st', tmp_path/'st')
     sel = next(st.glob('*selection*'))
@@ -234,9 +247,11 @@ def test_too_few_spots(inputs, tmp_path):
 def _first_id(st): return pd.read_csv(_legacy_counts(st), sep='\t', index_col=0).index[0]
 
 
-def test_killed_run_resumes_to_the_same_prediction(inputs, tmp_path):
-    "SIGKILL in the middle of training, then the same command: the prediction equals an uninterrupted run's, bit for bit."
+def test_killed_run_resumes_to_the_same_prediction(inputs, tmp_path, monkeypatch):
+    "SIGKILL in the middle of training, then the same command: the prediction equals an uninterrupted run's, bit for bit (same thread count)."
     import signal, subprocess, sys, time
+    from deephex.runtime import usable_cores
+    monkeypatch.setenv('OMP_NUM_THREADS', str(usable_cores()))   # bit-identity holds for one thread count; by default it follows the load
     args = ['run', '--input', f"legacy_st:{inputs/'st'}", '--epochs', '40', '--genes', '12', '--embed-dim', '32', '--n-heads', '4', '--hidden', '64', '64',
             '--quiet', '--no-figures']
     assert run_cli(*args, '--out', tmp_path/'ref')[0] == 0
