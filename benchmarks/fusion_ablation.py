@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from deephex.benchmark import VirtualTissue, default_legacy_st, git_commit, machine_info, prepare_legacy_st, prepare_virtual, _md
-from deephex.core import resource_meter
 from deephex.enhance import enhance_spots
 from deephex.evaluate import (heldout_spot_counts, predict_idw, predict_interpolation, predict_ridge, score_heldout, spot_features,
                               superpixel_metrics)
@@ -27,6 +26,7 @@ from deephex.features import extract_features
 from deephex.fusion import fit_model
 from deephex.pseudo_visium import disks_region
 from deephex.runtime import write_json
+from result_cache import cached, provenance, write_report
 from deephex.settings import TrainSettings
 
 # every variant: TrainSettings fields (on top of the shared settings below); '*' marks the default of `deephex run`
@@ -50,13 +50,6 @@ def folds(spots, scheme:str)->list:
     b = 1 if scheme == 'cb' else 3
     cls = ((r - r.min())//b + 2*((c - c.min())//b)) % 4
     return [cls == i for i in range(4)]
-
-def cached(folder:Path, key:str, compute)->dict:
-    f = folder/(''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in key) + '.json')
-    if f.is_file(): return json.loads(f.read_text())
-    with resource_meter() as res: r = compute()
-    r.update(seconds=round(res['seconds'], 1), peak_rss_gb=round(res['peak_rss_gb'], 2))
-    write_json(f, r); return r
 
 def heldout(out:Path, variants:list, seeds:list, base:TrainSettings, progress:bool)->dict:
     path = default_legacy_st()
@@ -149,16 +142,11 @@ def main():
     warnings.filterwarnings('ignore')
     out = Path(a.out); (out/'results').mkdir(parents=True, exist_ok=True)
     base = TrainSettings() if a.epochs is None else TrainSettings(epochs=a.epochs)
-    t0 = time.time(); command = 'python benchmarks/fusion_ablation.py ' + ' '.join(sys.argv[1:])
-    prov = dict(command=command, git=git_commit(), machine=machine_info(), settings=base.key(), started=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    prov = provenance('fusion_ablation.py', sys.argv[1:], base.key())
     res = {}
     if not a.no_heldout: res.update(heldout(out, a.variants, a.seeds, base, not a.quiet))
     if not a.no_virtual: res.update(virtual(out, a.variants, a.seeds, a.tissues, base, not a.quiet))
-    stem = Path('benchmarks')/('fusion_ablation' + (f"-{a.tag}" if a.tag else ''))
-    write_json(stem.with_suffix('.json'), dict(prov, seconds=time.time() - t0, results=res))
-    md = (f"# Fusion ablation\n\nCommand: `{command}`  \nCommit: {prov['git'].get('commit')}{' (dirty)' if prov['git'].get('dirty') else ''}; "
-          f"{prov['started']}; {time.time() - t0:.0f} s  \nShared training settings: {json.dumps(base.key())}\n\n" + report(res, a.variants))
-    stem.with_suffix('.md').write_text(md)
+    md = write_report('fusion_ablation', a.tag, prov, res, 'Fusion ablation', report(res, a.variants))
     print(md)
 
 if __name__ == '__main__': main()

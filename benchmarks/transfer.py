@@ -28,23 +28,15 @@ import numpy as np
 
 from deephex.benchmark import VirtualTissue, default_legacy_st, git_commit, machine_info, prepare_legacy_st, prepare_virtual, _md
 from deephex.bundle import load_bundle, predict_histology, predict_section
-from deephex.core import resource_meter
 from deephex.enhance import enhance_spots
 from deephex.evaluate import heldout_spot_counts, predict_idw, predict_interpolation, predict_ridge, score_heldout, spot_features, superpixel_metrics
 from deephex.features import extract_features
 from deephex.fusion import fit_model
 from deephex.pseudo_visium import disks_region
 from deephex.runtime import write_json
+from result_cache import cached, provenance, write_report
 from deephex.pipeline import prepare_sample
 from deephex.settings import ReadSettings, TrainSettings
-
-
-def cached(folder:Path, key:str, compute)->dict:
-    f = folder/(''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in key) + '.json')
-    if f.is_file(): return json.loads(f.read_text())
-    with resource_meter() as res: r = compute()
-    r.update(seconds=round(res['seconds'], 1), peak_rss_gb=round(res['peak_rss_gb'], 2))
-    write_json(f, r); return r
 
 
 def virtual(out:Path, data:Path, tissues:list, base:TrainSettings, progress:bool)->dict:
@@ -150,17 +142,11 @@ def main():
     warnings.filterwarnings('ignore')
     out = Path(a.out); (out/'results').mkdir(parents=True, exist_ok=True)
     base = TrainSettings() if a.epochs is None else TrainSettings(epochs=a.epochs)
-    t0 = time.time(); command = 'python benchmarks/transfer.py ' + ' '.join(sys.argv[1:])
-    prov = dict(command=command, git=git_commit(), machine=machine_info(), settings=base.key(), started=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    prov = provenance('transfer.py', sys.argv[1:], base.key())
     res = {}
     if not a.no_virtual: res.update(virtual(out, Path(a.data), a.tissues, base, not a.quiet))
     if not a.no_heldout: res.update(heldout(out, base, not a.quiet))
-    stem = Path('benchmarks')/('transfer' + (f"-{a.tag}" if a.tag else ''))
-    write_json(stem.with_suffix('.json'), dict(prov, seconds=time.time() - t0, results=res))
-    md = (f"# A trained model applied to other sections\n\nCommand: `{command}`  \nCommit: {prov['git'].get('commit')}"
-          f"{' (dirty)' if prov['git'].get('dirty') else ''}; {prov['started']}; {time.time() - t0:.0f} s  \n"
-          f"Training settings: {json.dumps(base.key())}\n\n" + report(res))
-    stem.with_suffix('.md').write_text(md)
+    md = write_report('transfer', a.tag, prov, res, 'A trained model applied to other sections', report(res))
     print(md)
 
 if __name__ == '__main__': main()
