@@ -15,9 +15,9 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 # %% auto #0
-__all__ = ['LATTICES', 'InputError', 'disk_offsets', 'disk_mask', 'Geometry', 'lattice_positions', 'SuperpixelGrid', 'check_xy',
-           'check_spots', 'Sample', 'grid_of', 'Key', 'superpixel_obs_names', 'superpixel_anndata', 'superpixel_image',
-           'resource_meter']
+__all__ = ['LATTICES', 'MAX_COUNT', 'InputError', 'disk_offsets', 'disk_mask', 'Geometry', 'lattice_positions', 'SuperpixelGrid',
+           'check_xy', 'check_spots', 'Sample', 'grid_of', 'Key', 'superpixel_obs_names', 'superpixel_anndata',
+           'superpixel_image', 'resource_meter']
 
 # %% ../nbs/00_core.ipynb #323ac9aa
 class InputError(ValueError):
@@ -196,6 +196,8 @@ def check_xy(xy, name:str='coordinates')->np.ndarray:
     return a
 
 # %% ../nbs/00_core.ipynb #61a4baae
+MAX_COUNT = 2**24   # the largest whole number float32 holds exactly; no gene reaches it in one spot
+
 def check_spots(adata:AnnData, # spots (or bins / cells) x genes, raw counts
                 source:str|Path='spots', # the file or object the spots came from, for messages
                 image_shape:tuple|None=None, # (rows, cols) of the full-resolution image, to check coordinates
@@ -220,6 +222,9 @@ def check_spots(adata:AnnData, # spots (or bins / cells) x genes, raw counts
     vals = X.data if sp.issparse(X) else np.asarray(X)
     if not np.isfinite(vals).all(): raise InputError("counts contain NaN or infinite values", source, "use raw UMI counts")
     if (vals < 0).any(): raise InputError("counts contain negative values", source, "use raw UMI counts, not normalised or scaled data")
+    if vals.size and vals.max() > MAX_COUNT:
+        raise InputError(f"counts up to {vals.max():.3g}: not UMI counts of one gene in one spot (more than {MAX_COUNT:,} cannot even be held exactly)",
+                         source, "use raw UMI counts, not values scaled up (e.g. by a size factor) or written in other units")
     if adata.obsm['spatial'].dtype != np.float64 or not isinstance(adata.obsm['spatial'], np.ndarray):
         if adata.is_view: adata._init_as_actual(adata.copy())
         adata.obsm['spatial'] = xy

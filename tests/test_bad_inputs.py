@@ -166,6 +166,12 @@ def test_negative_counts(inputs, tmp_path):
     expect_error(['run', '--input', f"legacy_st:{st}", '--out', tmp_path/'o'], 'negative', [st])
 
 
+def test_huge_counts(inputs, tmp_path):
+    st = copy(inputs/'st', tmp_path/'st')
+    _rewrite_counts(st, lambda df: df.assign(**{df.columns[0]: 1e30}))
+    expect_error(['run', '--input', f"legacy_st:{st}", '--out', tmp_path/'o'], 'not UMI counts', [st])
+
+
 def test_text_in_counts(inputs, tmp_path):
     st = copy(inputs/'st', tmp_path/'st')
     _rewrite_counts(st, lambda df: df.astype(object).assign(**{df.columns[0]: 'x'}))
