@@ -256,8 +256,8 @@ def _first_id(st): return pd.read_csv(_legacy_counts(st), sep='\t', index_col=0)
 def test_killed_run_resumes_to_the_same_prediction(inputs, tmp_path, monkeypatch):
     "SIGKILL in the middle of training, then the same command: the prediction equals an uninterrupted run's, bit for bit (same thread count)."
     import signal, subprocess, sys, time
-    from deephex.runtime import usable_cores
-    monkeypatch.setenv('OMP_NUM_THREADS', str(usable_cores()))   # bit-identity holds for one thread count; by default it follows the load
+    for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): monkeypatch.setenv(k, '1')   # one thread: bit-identity whatever else runs (by default the count follows the load)
+    monkeypatch.setenv('MKL_DYNAMIC', 'FALSE')
     args = ['run', '--input', f"legacy_st:{inputs/'st'}", '--epochs', '40', '--genes', '12', '--embed-dim', '32', '--n-heads', '4', '--hidden', '64', '64',
             '--quiet', '--no-figures']
     assert run_cli(*args, '--out', tmp_path/'ref')[0] == 0
