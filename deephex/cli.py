@@ -24,7 +24,7 @@ def _cmd_features(a):
     from deephex.features import features_cli
     fs = FeatureSettings().replace(**settings_from_args(a, ('features',)))
     path = features_cli(a.input, a.out, encoder=fs.encoder, weights=fs.weights, device=a.device, batch_size=fs.feature_batch_size,
-                        overlap=fs.overlap, precision=fs.feature_precision)
+                        overlap=fs.overlap, precision=fs.feature_precision, image=a.image, um_per_px=a.um_per_px)
     print(f"feature map in {path}")
 
 def _run_overrides(a)->dict:
@@ -108,6 +108,8 @@ def parser()->argparse.ArgumentParser:
     s.add_argument('--input', required=True, help="FORMAT:PATH, e.g. visium_hd:/data/sample")
     s.add_argument('--out', required=True, help="output folder (map in OUT/features/ENCODER/)")
     s.add_argument('--device', default='auto', help="auto (default), cpu, cuda, cuda:N")
+    s.add_argument('--image', help="full-resolution H&E image, when the reader cannot find it")
+    s.add_argument('--um-per-px', type=float, help="µm per pixel of the image, when the input does not say")
     add_setting_options(s, ('features',))
     s.set_defaults(func=_cmd_features)
 

@@ -711,13 +711,15 @@ def features_cli(input:str, # 'FORMAT:PATH' for `deephex.io.read_sample` (e.g. '
                  batch_size:int=16, # tiles per forward pass
                  overlap:int=0, # superpixels of tile context (0 = release tiling)
                  precision:str='auto', # 'auto', 'fp32', 'bf16', 'fp16'
+                 image:str|None=None, # the full-resolution H&E image, when the reader cannot find it
+                 um_per_px:float|None=None, # µm per pixel of that image, when the input does not say
                 )->Path: # the feature map folder
     "Compute (or resume) a feature map and write it to `<out>/features/<encoder>/`."
     p = Path(str(input))
     if p.suffix == '.npy' and p.is_file(): src = np.load(p, mmap_mode='r')
     else:
         from deephex.io import read_sample
-        src = read_sample(str(input))
+        src = read_sample(str(input), **{k: v for k, v in dict(image=image, um_per_px=um_per_px).items() if v is not None})
     fm = extract_features(src, encoder, weights, device, batch_size, cache_dir=out, overlap=overlap, precision=precision, mmap=True)
     if fm.stats.get('rank', 0) == 0: print(fm)
     return fm.path

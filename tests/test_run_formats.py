@@ -87,3 +87,14 @@ def test_token_never_written(virtual, tmp_path, monkeypatch):
     written = [p for p in (tmp_path/'run').rglob('*') if p.is_file()]
     assert len(written) > 5
     for p in written: assert token.encode() not in p.read_bytes(), p
+
+
+def test_features_cli_takes_image_and_pixel_size(virtual, tmp_path):
+    "`deephex features` reads inputs that do not carry their image scale: --um-per-px (and --image) as for run."
+    s = _pseudo(virtual, Geometry.visium())
+    a = s.spots.copy()
+    a.uns['spatial'] = {'vt': dict(scalefactors=dict(tissue_hires_scalef=1.), images=dict(hires=np.asarray(s.image.read())))}
+    a.write_h5ad(tmp_path/'spots.h5ad')
+    args = ['features', '--input', f"anndata:{tmp_path/'spots.h5ad'}", '--out', str(tmp_path/'f')]
+    assert main([*args, '--um-per-px', str(s.um_per_px)]) == 0
+    assert (tmp_path/'f'/'features'/'handcrafted'/'feature_map.npy').is_file()
