@@ -321,7 +321,7 @@ def benchmark(out:str|Path='runs/benchmark', # work folder: simulations, feature
                   git=git, machine=machine_info(), plan=plan.key(),
                   notes=BENCHMARK_NOTES, datasets=datasets)
     report.mkdir(parents=True, exist_ok=True)
-    write_json(report/'benchmark.json', result)
+    write_json(report/'benchmark.json', result, indent=None, digits=5)   # per-gene scores of every cell: compact
     (report/'benchmark.md').write_text(benchmark_markdown(result))
     return result
 

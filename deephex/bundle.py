@@ -25,8 +25,9 @@ from .model import make_model
 from .train import TrainingData, feature_stats, nearest_expression, minmax_scale, spatial_metadata, tissue_superpixels, window_offsets
 
 # %% auto #0
-__all__ = ['BUNDLE_FORMAT', 'histology_inputs', 'HistologyHead', 'fit_histology_head', 'encoder_digest', 'save_bundle',
-           'ModelBundle', 'load_bundle', 'check_compatible', 'section_inputs', 'predict_section', 'predict_histology']
+__all__ = ['BUNDLE_FORMAT', 'histology_inputs', 'input_chunks', 'HistologyHead', 'fit_histology_head', 'encoder_digest',
+           'save_bundle', 'ModelBundle', 'load_bundle', 'check_compatible', 'section_inputs', 'predict_section',
+           'predict_histology']
 
 # %% ../nbs/10c_bundle.ipynb #b0c00006
 def histology_inputs(feature_map:np.ndarray, # (rows, cols, C) features on the superpixel grid
@@ -41,13 +42,19 @@ def histology_inputs(feature_map:np.ndarray, # (rows, cols, C) features on the s
     rc = np.asarray(rc, np.int64).reshape(-1, 2)
     C = feature_map.shape[-1]
     out = np.empty((len(rc), 2*C), np.float32)
-    out[:, :C] = (np.asarray(feature_map[rc[:, 0], rc[:, 1]], np.float32) - mean)/std
-    t = np.asarray(tissue, np.float32)
-    den = np.maximum(ndimage.uniform_filter(t, size)[rc[:, 0], rc[:, 1]], 1e-6)
-    for c in range(0, C, chunk):
-        z = (np.asarray(feature_map[..., c:c+chunk], np.float32) - mean[c:c+chunk])/std[c:c+chunk]*t[..., None]
-        out[:, C+c:C+c+z.shape[-1]] = ndimage.uniform_filter(z, (size, size, 1))[rc[:, 0], rc[:, 1]]/den[:, None]
+    for cs, z, ctx in input_chunks(feature_map, rc, mean, std, tissue, size, chunk):
+        out[:, cs], out[:, C + cs.start:C + cs.stop] = z, ctx
     return out
+
+def input_chunks(feature_map, rc, mean, std, tissue, size, chunk=64):
+    "`histology_inputs` a block of channels at a time: (channel slice, z-scored features at rc, their window mean at rc); each block filtered once."
+    C = feature_map.shape[-1]
+    t = np.asarray(tissue, np.float32)
+    den = np.maximum(ndimage.uniform_filter(t, size)[rc[:, 0], rc[:, 1]], 1e-6)[:, None]
+    for c in range(0, C, chunk):
+        cs = slice(c, min(c + chunk, C))
+        z = (np.asarray(feature_map[..., cs], np.float32) - mean[cs])/std[cs]*t[..., None]
+        yield cs, (np.asarray(feature_map[rc[:, 0], rc[:, 1], cs], np.float32) - mean[cs])/std[cs], ndimage.uniform_filter(z, (size, size, 1))[rc[:, 0], rc[:, 1]]/den
 
 @dataclass
 class HistologyHead:
@@ -57,8 +64,15 @@ class HistologyHead:
     size:int # context square, superpixels
     alpha:float # ridge penalty chosen
     def predict(self, inputs:np.ndarray)->np.ndarray:
-        "Expected counts (n, G), clipped at 0."
+        "Expected counts (n, G), clipped at 0, from `histology_inputs`."
         return np.maximum(inputs @ self.coef + self.intercept, 0)
+    def predict_map(self, feature_map, rc, mean, std, tissue, chunk:int=64)->np.ndarray:
+        "The same for superpixels `rc` of a whole map, a block of channels at a time (no (n, 2C) input matrix, each block filtered once)."
+        C = feature_map.shape[-1]
+        X = np.broadcast_to(self.intercept, (len(rc), len(self.intercept))).astype(np.float32)
+        for cs, z, ctx in input_chunks(feature_map, rc, mean, std, tissue, self.size, chunk):
+            X += z @ self.coef[cs]; X += ctx @ self.coef[C + cs.start:C + cs.stop]
+        return np.maximum(X, 0, out=X)
 
 def fit_histology_head(prediction:AnnData, # the model's prediction on its training section (obs row/col)
                        feature_map:np.ndarray, # (rows, cols, C) that section's features
@@ -259,7 +273,6 @@ def predict_histology(bundle:ModelBundle, # the trained model
                       image=None, # its H&E image, for the thumbnail in uns['spatial']
                       name:str='sample', # library id
                       encoder_identity:dict|None=None, # the features' encoder identity, checked against the bundle's
-                      chunk:int=65536, # superpixels at a time
                      )->AnnData: # expected counts per superpixel, in the training section's units
     "H&E-only prediction: the bundle's histology head on every in-tissue superpixel."
     check_compatible(bundle, grid.geometry, bundle.meta['encoder'], encoder_identity)
@@ -269,8 +282,7 @@ def predict_histology(bundle:ModelBundle, # the trained model
     head, t = bundle.head, bundle.tensors
     rc = np.argwhere(tissue)
     if not len(rc): raise InputError("no tissue found in the image", name, "check the image (and --um-per-px): no superpixel looks like tissue")
-    X = np.concatenate([head.predict(histology_inputs(feature_map, rc[b:b+chunk], t['norm.mean'], t['norm.std'], tissue, head.size))
-                        for b in range(0, len(rc), chunk)]).astype(np.float32)
+    X = head.predict_map(feature_map, rc, t['norm.mean'], t['norm.std'], tissue)
     A = superpixel_anndata(X, rc, bundle.genes, grid)
     A.uns['spatial'] = {name: spatial_metadata(grid, image)}
     A.uns['deephex'] = jsonable(dict(model=bundle.meta['model'], route='H&E only (histology head)', bundle=str(bundle.path), version=deephex.__version__,

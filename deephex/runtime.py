@@ -184,14 +184,14 @@ def atomic_write(path:str|Path, # the file to (re)write
         if tmp.exists(): tmp.unlink()
     return path
 
-def jsonable(o):
-    "`o` as plain JSON values: numpy and torch scalars/arrays, tuples, sets, paths, dataclasses; NaN and inf -> None."
+def jsonable(o, digits:int|None=None):
+    "`o` as plain JSON values: numpy and torch scalars/arrays, tuples, sets, paths, dataclasses; NaN and inf -> None; floats rounded to `digits` decimals when given."
     if is_dataclass(o) and not isinstance(o, type): o = asdict(o)
-    if isinstance(o, dict): return {str(k): jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple, set)): return [jsonable(v) for v in o]
-    if isinstance(o, np.ndarray): return jsonable(o.tolist())
+    if isinstance(o, dict): return {str(k): jsonable(v, digits) for k, v in o.items()}
+    if isinstance(o, (list, tuple, set)): return [jsonable(v, digits) for v in o]
+    if isinstance(o, np.ndarray): return jsonable(o.tolist(), digits)
     if hasattr(o, 'item') and callable(o.item) and getattr(o, 'ndim', 0) == 0: o = o.item()
-    if isinstance(o, float): return o if math.isfinite(o) else None
+    if isinstance(o, float): return (o if digits is None else round(o, digits)) if math.isfinite(o) else None
     if isinstance(o, (bool, int, str)) or o is None: return o
     if isinstance(o, Path): return str(o)
     return str(o)
@@ -199,9 +199,10 @@ def jsonable(o):
 def write_json(path:str|Path, # the .json file
                obj, # anything `jsonable` understands
                indent:int|None=1, # pretty-printing
+               digits:int|None=None, # round floats to this many decimals (large result files)
               )->Path:
     "Write strict JSON atomically."
-    text = json.dumps(redact_tokens(jsonable(obj)), indent=indent, allow_nan=False)
+    text = json.dumps(redact_tokens(jsonable(obj, digits)), indent=indent, allow_nan=False)
     return atomic_write(path, lambda p: Path(p).write_text(text))
 
 def read_json(path:str|Path)->dict:

@@ -27,6 +27,17 @@ def to_ad(data, rc, X):
     a = AnnData(X, obs=pd.DataFrame(dict(row=rc[:, 0], col=rc[:, 1]), index=[f"{r}x{c}" for r, c in rc]), var=pd.DataFrame(index=data.genes))
     return a
 
+def fit_states(sample, fm, opts, seed):
+    "The prototype's inputs and its trained ensemble states (each seeded from the run's seed)."
+    data = Data(sample, fm, k=opts.get('k', 6), scale=opts.get('scale', 'sd'))
+    models, infos = [], []
+    for st in range(opts.get('n_states', 1)):
+        torch.manual_seed(seed*100 + st)
+        model = Fusion(fm.shape[-1], len(data.genes), data.tok_um, pitch_um=data.pitch_um, **opts.get('model', {}))
+        m, info = train(data, model, seed=seed*100+st, **opts.get('train', {}))
+        models.append(m); infos.append(info)
+    return data, models, infos
+
 def run_b4(opts, scheme='cb', fold_ids=(0,1,2,3), seeds=(0,)):
     s, _ = prepare_legacy_st(str(Path(__file__).resolve().parents[3]/'shared'/'data'/'her2st'/'B4'), 250, 0.25, 0)
     fm = fm_of(s, D/'B4')
@@ -41,13 +52,7 @@ def run_b4(opts, scheme='cb', fold_ids=(0,1,2,3), seeds=(0,)):
         for seed in seeds:
             t0 = time.time()
             torch.manual_seed(seed)
-            data = Data(tr, fm, k=opts.get('k', 6), scale=opts.get('scale', 'sd'))
-            models, infos = [], []
-            for st in range(opts.get('n_states', 1)):
-                torch.manual_seed(seed*100 + st)
-                model = Fusion(fm.shape[-1], len(data.genes), data.tok_um, pitch_um=data.pitch_um, **opts.get('model', {}))
-                m, info = train(data, model, seed=seed*100+st, **opts.get('train', {}))
-                models.append(m); infos.append(info)
+            data, models, infos = fit_states(tr, fm, opts, seed)
             rc, X = predict(data, models, region=disks_region(s))
             pred = to_ad(data, rc, X)
             sc = score_heldout(heldout_spot_counts(pred, s.spots, s, held), truth)['pearson_mean']
@@ -74,13 +79,7 @@ def run_virtual(opts, name='virtual-breast_tumour-s0-2x2mm', seeds=(0,)):
     fm = fm_of(s, D/name)
     for seed in seeds:
         t0 = time.time()
-        data = Data(s, fm, k=opts.get('k', 6), scale=opts.get('scale', 'sd'))
-        models, infos = [], []
-        for st in range(opts.get('n_states', 1)):
-            torch.manual_seed(seed*100 + st)
-            model = Fusion(fm.shape[-1], len(data.genes), data.tok_um, pitch_um=data.pitch_um, **opts.get('model', {}))
-            m, info = train(data, model, seed=seed*100+st, **opts.get('train', {}))
-            models.append(m); infos.append(info)
+        data, models, infos = fit_states(s, fm, opts, seed)
         rc, X = predict(data, models)
         pred = to_ad(data, rc, X)
         out = dict(name=name, seed=seed, epochs=[x['epochs'] for x in infos], secs=time.time()-t0)

@@ -52,9 +52,8 @@ class Fusion(nn.Module):
         logits = -d2/(2*torch.exp(2*self.log_sigma))
         if self.learned_prior and h2 is not None: logits = logits + torch.einsum('bnd,bkd->bnk', self.pq(h2), self.pk(s2))/math.sqrt(32)
         return torch.einsum('bnk,bkg->bng', torch.softmax(logits, -1), genes)
-    def forward(self, hist, genes, gene_um, tokens=None, tok_feat=None):
-        if self.rk: return self.forward_rk(hist, genes, gene_um, tokens, tok_feat)
-        B, N, _ = hist.shape
+    def fused(self, hist, genes, gene_um):
+        "BCAF's three cross-attentions (with token positions when `pos`): projected histology h, gene tokens s, and [fused, hist]."
         h = self.histology_proj(hist); s = self.gene_proj(genes)
         if self.pos:
             h = h + self.pos_proj(self.tok_um/self.pitch)[None]
@@ -64,7 +63,11 @@ class Fusion(nn.Module):
         f = self.match_guided(c, e, e, need_weights=False)[0]
         f = f + F.leaky_relu(self.residual(f), self.negative_slope)
         if self.gene_residual: f = f + c
-        x = torch.cat([f, hist], -1)
+        return h, s, torch.cat([f, hist], -1)
+    def forward(self, hist, genes, gene_um, tokens=None, tok_feat=None):
+        if self.rk: return self.forward_rk(hist, genes, gene_um, tokens, tok_feat)
+        B, N, _ = hist.shape
+        h, s, x = self.fused(hist, genes, gene_um)
         tok = self.tok_um
         if self.shape:
             z_all = self.mlp(x)
@@ -197,16 +200,8 @@ def predict(data, models, region=None, stride=None):
 
 
 def _forward_rk(self, hist, genes, gene_um, tokens, tok_feat):
-    h = self.histology_proj(hist); s = self.gene_proj(genes)
-    if self.pos:
-        h = h + self.pos_proj(self.tok_um/self.pitch)[None]
-        s = s + self.pos_proj(gene_um/self.pitch)
-    c = self.img_guided(h, s, s, need_weights=False)[0]
-    e = self.gene_guided(s, h, h, need_weights=False)[0]
-    f = self.match_guided(c, e, e, need_weights=False)[0]
-    f = f + F.leaky_relu(self.residual(f), self.negative_slope)
-    if self.gene_residual: f = f + c
-    x = torch.cat([f, hist], -1); tok = self.tok_um; hist_sel = hist
+    h, s, x = self.fused(hist, genes, gene_um)
+    tok = self.tok_um; hist_sel = hist
     if tokens is not None: x, tok, h, hist_sel = x[:, tokens], tok[tokens], h[:, tokens], hist[:, tokens]
     z = self.mlp(x)
     hi = self.h_head(self.h_mlp(hist_sel))                                  # histology-only expression at each superpixel
