@@ -442,7 +442,7 @@ def tumour_score(adata:AnnData, # superpixel prediction
     import scanpy as sc
     genes = _signature(adata, signature)
     tmp = AnnData(lognormalized(adata, layer=layer, normalize=normalize), var=pd.DataFrame(index=adata.var_names.copy()))
-    n_bins = int(np.clip(adata.n_vars//10, 1, 25))
+    n_bins = int(np.clip(adata.n_vars//10, 2, 25))    # scanpy divides by n_bins - 1
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)
         sc.tl.score_genes(tmp, genes, ctrl_size=min(ctrl_size, max(1, adata.n_vars - len(genes))), n_bins=n_bins,
@@ -895,20 +895,33 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
             signature='breast', # tumour signature (TUMOUR_SIGNATURES key or genes); None: no tumour regions
             spots:AnnData|Sample|None=None, # the input spots (or the Sample): adds pattern enhancement
             pairs=None, # ligand-receptor table (see `lr_pairs`); default deephex's
+            markers=None, # cell-type marker table (see `deephex.celltypes.marker_table`); default deephex's
+            n_decoys:int=40, # decoy gene pairs tested beside the real ones
             method:str='kmeans', # domain clustering: 'kmeans' or 'leiden'
             use_rep:str='X_deephex', # embedding to cluster ('expression' for PCA of expression)
             smooth:int=2, # grid smoothing rounds before clustering
             n_svg:int|None=200, # Moran's I for the most variable genes (None: all)
             edge_um:float=100., # tumour-edge band, µm
-            n_perms:int=200, # ligand-receptor null draws
+            n_perms:int=200, # null draws of the communication tests
             seed:int=0, # seed of every random step
             progress:bool=True, # tqdm bars
            )->AnnData: # the same AnnData, with every result key
-    "Run every downstream analysis: grid graph, domains, spatially variable genes, tumour regions, ligand–receptor pairs, pattern enhancement. Writes the keys of each step and `uns['deephex_analysis']` (steps run and skipped)."
+    "Run every downstream analysis: grid graph, domains, cell types, spatially variable genes, tumour regions, cell–cell communication (niche response and squidpy ligrec, with decoys), pattern enhancement. Writes the keys of each step and `uns['deephex_analysis']` (steps run and skipped)."
+    from deephex.celltypes import cell_types, marker_table
+    from deephex.communication import niche_response, cell_type_ligrec
+    table, pairs = marker_table(markers), lr_pairs(pairs)                   # the user's tables are read (and refused) before any step
     done, skipped = [], {}
-    steps = tqdm(total=6, desc='analysis', disable=not progress)
+    steps = tqdm(total=7, desc='analysis', disable=not progress)
     grid_neighbors(adata); done.append('grid_neighbors'); steps.update()
     domains(adata, n_domains, method, use_rep, smooth, seed=seed); done.append('domains'); steps.update()
+    if table['gene'].isin(set(adata.var_names)).groupby(table['cell_type']).sum().ge(2).sum() < 2:
+        skipped['cell_types'] = 'fewer than two cell types with 2 markers in the data'
+    else:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='cell types left out')       # recorded in uns['deephex_cell_type']
+            cell_types(adata, table, seed=seed)
+        done.append('cell_types')
+    steps.update()
     spatially_variable_genes(adata, n_genes=n_svg, progress=False); done.append('spatially_variable_genes'); steps.update()
     if signature is None: skipped['tumour_regions'] = 'no signature given'
     elif isinstance(signature, str) and signature not in TUMOUR_SIGNATURES: _signature(adata, signature)   # raises: unknown name
@@ -917,8 +930,11 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
     else:
         tumour_regions(adata, signature, edge_um=edge_um, seed=seed); region_test(adata); done.append('tumour_regions')
     steps.update()
-    if _units(adata, lr_pairs(pairs))[2].empty: skipped['ligand_receptor'] = 'no ligand-receptor pair with both genes in the data'
-    else: ligand_receptor(adata, pairs, n_perms=n_perms, seed=seed, progress=False); done.append('ligand_receptor')
+    if _units(adata, lr_pairs(pairs))[2].empty: skipped['communication'] = 'no ligand-receptor pair with both genes in the data'
+    elif 'cell_types' not in done: skipped['communication'] = 'no cell types'
+    else:
+        niche_response(adata, pairs=pairs, n_decoys=n_decoys, n_perms=n_perms, seed=seed, progress=False)
+        cell_type_ligrec(adata, pairs=pairs, n_decoys=n_decoys, n_perms=n_perms, seed=seed); done.append('communication')
     steps.update()
     if spots is None: skipped['pattern_enhancement'] = 'no spots given'
     else: pattern_enhancement(adata, spots); done.append('pattern_enhancement')
@@ -937,11 +953,13 @@ def plot_analysis(adata:AnnData, # analysed prediction (`analyse`)
     if genes is None: genes = list(adata.uns['moranI'].index[:2]) if 'moranI' in adata.uns else list(adata.var_names[:2])
     panels = [('gene', g) for g in genes]
     panels += [('domains', None)] if 'deephex_domain' in adata.obs else []
+    panels += [('cell_types', None)] if 'deephex_cell_type' in adata.obs else []
     panels += [('regions', None), ('violin', None)] if 'deephex_region' in adata.obs else []
     panels += [('svg', None)] if 'moranI' in adata.uns else []
     panels += [('enhancement', None)] if 'deephex_pattern_enhancement' in adata.uns else []
-    if 'deephex_ccc' in adata.uns:
-        panels += [('ccc', None), ('pair', pair or adata.uns['deephex_ccc'].index[0])]
+    if 'deephex_niche' in adata.uns:
+        real = adata.uns['deephex_niche'][~adata.uns['deephex_niche']['decoy'].astype(bool)]
+        panels += [('niche', None)] + ([('pair', pair or f"{real['ligand'].iloc[0]}:{real['receptor'].iloc[0]}")] if len(real) else [])
     ncols = 4
     nrows = math.ceil(len(panels)/ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=figsize or (4.6*ncols, 4*nrows), squeeze=False)
@@ -955,7 +973,10 @@ def plot_analysis(adata:AnnData, # analysed prediction (`analyse`)
         elif kind == 'violin': plot_region_test(adata, ax=ax)
         elif kind == 'svg': plot_spatially_variable_genes(adata, 15, ax=ax)
         elif kind == 'enhancement': plot_pattern_enhancement(adata, ax=ax)
-        elif kind == 'ccc': plot_ligand_receptor(adata, 12, ax=ax)
+        elif kind == 'cell_types': plot_domains(adata, 'deephex_cell_type', ax=ax, title='cell types (markers)')
+        elif kind == 'niche':
+            from deephex.communication import plot_communication
+            plot_communication(adata.uns['deephex_niche'], 12, ax=ax)
         elif kind == 'pair': plot_interaction_map(adata, arg, ax=ax)
     for ax in axs.ravel()[len(panels):]: ax.axis('off')
     fig.tight_layout()
@@ -975,7 +996,7 @@ def analyse_prediction(prediction, # prediction .h5ad path (written by deephex.t
                        figure:bool=True, # draw analysis.png
                        **kw, # options of `analyse` (n_domains, signature, pairs, edge_um, n_perms, seed, ...)
                       )->dict: # paths of what was written
-    "Analyse a prediction file: writes analysis.h5ad, analysis.png and the tables (moranI.csv, ligand_receptor.csv, region_test.csv, pattern_enhancement.csv, superpixels.csv)."
+    "Analyse a prediction file: writes analysis.h5ad, analysis.png and the tables (moranI.csv, ligand_receptor.csv = the niche response with decoys, ligrec.csv, region_test.csv, pattern_enhancement.csv, superpixels.csv)."
     import anndata as ad
     if isinstance(prediction, (str, Path)):
         p = Path(prediction)
@@ -987,10 +1008,11 @@ def analyse_prediction(prediction, # prediction .h5ad path (written by deephex.t
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     analyse(adata, spots=spots, **kw)
     paths = {}
-    for key, name in (('moranI', 'moranI.csv'), ('deephex_ccc', 'ligand_receptor.csv'), ('deephex_region_test', 'region_test.csv'),
-                      ('deephex_pattern_enhancement', 'pattern_enhancement.csv')):
+    for key, name in (('moranI', 'moranI.csv'), ('deephex_region_test', 'region_test.csv'), ('deephex_pattern_enhancement', 'pattern_enhancement.csv')):
         if key in adata.uns: adata.uns[key].to_csv(out/name); paths[key] = out/name
-    cols = ['row', 'col'] + [c for c in ('deephex_domain', 'deephex_tumour_score', 'deephex_region', 'deephex_region_distance_um') if c in adata.obs]
+    for key, name in (('deephex_niche', 'ligand_receptor.csv'), ('deephex_ligrec', 'ligrec.csv')):
+        if key in adata.uns: adata.uns[key].to_csv(out/name, index=False); paths[key] = out/name
+    cols = ['row', 'col'] + [c for c in ('deephex_domain', 'deephex_cell_type', 'deephex_tumour_score', 'deephex_region', 'deephex_region_distance_um') if c in adata.obs]
     adata.obs[cols].to_csv(out/'superpixels.csv'); paths['superpixels'] = out/'superpixels.csv'
     if figure:
         import matplotlib.pyplot as plt

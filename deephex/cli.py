@@ -81,7 +81,7 @@ def _cmd_analyse(a):
     from deephex.analysis import analyse_prediction
     spots = None if a.spots is None else ad.read_h5ad(a.spots)
     analyse_prediction(ad.read_h5ad(a.prediction), a.out, spots=spots, n_domains=a.n_domains, signature=a.signature,
-                       edge_um=a.edge_um, n_perms=a.n_perms, seed=a.seed)
+                       edge_um=a.edge_um, n_perms=a.n_perms, seed=a.seed, markers=a.markers, pairs=a.interactions, n_decoys=a.n_decoys)
     print(f"analysis written to {a.out}")
 
 # %% ../nbs/20_cli.ipynb #c05caf58
@@ -147,12 +147,15 @@ def parser()->argparse.ArgumentParser:
     s.add_argument('--bin-size', type=int, help="bin size, µm, when --truth is a Visium HD folder")
     s.set_defaults(func=_cmd_evaluate)
 
-    s = sub.add_parser('analyse', help="domains, tumour regions, spatially variable genes, ligand-receptor scores of a prediction")
+    s = sub.add_parser('analyse', help="domains, cell types, tumour regions, spatially variable genes, cell-cell communication of a prediction")
     s.add_argument('prediction', help="prediction.h5ad written by deephex run")
     s.add_argument('--out', default='analysis', help="output folder (default analysis)")
     s.add_argument('--spots', help="input spots .h5ad (e.g. OUT/sample/spots.h5ad) for pattern enhancement")
     s.add_argument('--n-domains', type=int, default=8); s.add_argument('--signature', default='breast', help="tumour signature (default breast)")
     s.add_argument('--edge-um', type=float, default=100., help="tumour-edge band, µm (default 100)")
+    s.add_argument('--markers', help="cell-type markers CSV (columns cell_type, gene); default deephex's packaged table")
+    s.add_argument('--interactions', help="ligand-receptor CSV (columns ligand, receptor, e.g. exported from OmniPath); default deephex's table")
+    s.add_argument('--n-decoys', type=int, default=40, help="random gene pairs tested beside the real ones (default 40)")
     s.add_argument('--n-perms', type=int, default=200); s.add_argument('--seed', type=int, default=0)
     s.set_defaults(func=_cmd_analyse)
 

@@ -300,6 +300,8 @@ class Key:
     superpixel_grid = 'superpixel_grid'
     calibration = 'calibration'
     n_bins = 'n_bins'
+    domain, cell_type, region = 'deephex_domain', 'deephex_cell_type', 'deephex_region'
+    cell_type_scores = 'deephex_cell_type_scores'
 
 # %% ../nbs/00_core.ipynb #a4b716ad
 def superpixel_obs_names(rc:np.ndarray # (n, 2) int superpixel (row, col)

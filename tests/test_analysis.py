@@ -14,6 +14,8 @@ from sklearn.metrics import adjusted_rand_score
 from deephex.core import InputError
 from deephex.evaluate import superpixel_anndata
 from deephex import analysis as dx
+from deephex.celltypes import plot_cell_types
+from deephex.communication import plot_communication
 
 
 @pytest.fixture(scope='module')
@@ -106,8 +108,9 @@ def test_plots_return_axes_headless(pred, synthetic):
     _, sample = synthetic
     dx.analyse(pred, n_domains=5, spots=sample, n_perms=20, progress=False)
     for ax in (dx.plot_domains(pred), dx.plot_tumour_regions(pred), dx.plot_region_test(pred, 'CD44'),
-               dx.plot_spatially_variable_genes(pred), dx.plot_pattern_enhancement(pred), dx.plot_ligand_receptor(pred),
-               dx.plot_interaction_map(pred, 'SPP1:CD44')):
+               dx.plot_spatially_variable_genes(pred), dx.plot_pattern_enhancement(pred),
+               plot_communication(pred.uns['deephex_niche']), plot_communication(pred.uns['deephex_ligrec'], title='ligrec'),
+               plot_cell_types(pred), dx.plot_interaction_map(pred, 'SPP1:CD44')):
         assert isinstance(ax, matplotlib.axes.Axes)
     for fig in (dx.plot_genes(pred, ['ERBB2', 'SPP1'], truth=sample.truth), dx.plot_analysis(pred)):
         assert isinstance(fig, matplotlib.figure.Figure)
@@ -118,9 +121,11 @@ def test_analyse_prediction_writes_files(tmp_path, synthetic):
     p = synthetic[0].copy()
     p.write_h5ad(tmp_path/'prediction.h5ad')
     paths = dx.analyse_prediction(tmp_path/'prediction.h5ad', tmp_path/'out', n_domains=5, n_perms=20, progress=False)
-    assert {'h5ad', 'figure', 'moranI', 'deephex_ccc', 'deephex_region_test', 'superpixels'} <= set(paths)
+    assert {'h5ad', 'figure', 'moranI', 'deephex_niche', 'deephex_ligrec', 'deephex_region_test', 'superpixels'} <= set(paths)
     back = ad.read_h5ad(paths['h5ad'])
-    assert {'deephex_domain', 'deephex_region'} <= set(back.obs) and 'moranI' in back.uns
+    assert {'deephex_domain', 'deephex_cell_type', 'deephex_region'} <= set(back.obs) and 'moranI' in back.uns
+    lr = pd.read_csv(paths['deephex_niche'])                           # the interface: one row per tested pair, decoys included
+    assert {'ligand', 'receptor', 'source', 'target', 'score', 'pvalue', 'fdr', 'decoy'} <= set(lr.columns) and lr.decoy.sum() == 40
     assert len(pd.read_csv(paths['superpixels'])) == p.n_obs
 
 
@@ -132,3 +137,22 @@ def test_truth_as_stand_in_prediction(synthetic):
         dx.domains(truth, n_domains=5, smooth=2)
     assert truth.uns['deephex_domain']['use_rep'] == 'expression'
     assert adjusted_rand_score(truth.obs.true_domain, truth.obs.deephex_domain) > 0.5
+
+
+def test_cli_analyse_with_user_tables(tmp_path):
+    "`deephex analyse PRED --markers CSV --interactions CSV`: the user's tables are the ones used, decoys ride along."
+    from deephex.cli import main
+    p = dx.synthetic_prediction(shape=(42, 42))[0]
+    p.write_h5ad(tmp_path/'prediction.h5ad')
+    (tmp_path/'markers.csv').write_text('cell_type,gene\nmacrophage,CD68\nmacrophage,CD163\nfibroblast,COL1A1\nfibroblast,DCN\n'
+                                         'tumour,ERBB2\ntumour,EPCAM\n')
+    (tmp_path/'lr.csv').write_text('ligand,receptor\nSPP1,CD44\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        main(['analyse', str(tmp_path/'prediction.h5ad'), '--out', str(tmp_path/'out'), '--markers', str(tmp_path/'markers.csv'),
+              '--interactions', str(tmp_path/'lr.csv'), '--n-decoys', '5', '--n-perms', '20', '--n-domains', '4'])
+    back = ad.read_h5ad(tmp_path/'out'/'analysis.h5ad')
+    assert set(back.obs['deephex_cell_type'].cat.categories) == {'macrophage', 'fibroblast', 'tumour'}
+    lr = pd.read_csv(tmp_path/'out'/'ligand_receptor.csv')
+    assert len(lr) == 6 and lr.decoy.sum() == 5 and list(lr.loc[~lr.decoy, 'ligand']) == ['SPP1']
+    assert (tmp_path/'out'/'ligrec.csv').is_file()

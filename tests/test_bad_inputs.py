@@ -274,3 +274,27 @@ def test_killed_run_resumes_to_the_same_prediction(inputs, tmp_path, monkeypatch
     assert run_cli(*args, '--out', tmp_path/'killed')[0] == 0                # resumes (and takes over the dead run's lock)
     a, b = ad.read_h5ad(tmp_path/'ref'/'prediction.h5ad'), ad.read_h5ad(tmp_path/'killed'/'prediction.h5ad')
     assert np.array_equal(a.X, b.X) and list(a.obs_names) == list(b.obs_names)
+
+
+@pytest.fixture(scope='module')
+def prediction(tmp_path_factory):
+    from deephex.analysis import synthetic_prediction
+    p = tmp_path_factory.mktemp('pred')/'prediction.h5ad'
+    synthetic_prediction(shape=(28, 28))[0].write_h5ad(p)
+    return p
+
+
+def test_analyse_refuses_a_missing_marker_table(prediction, tmp_path):
+    expect_error(['analyse', prediction, '--out', tmp_path/'a', '--markers', tmp_path/'nope.csv'], 'marker table not found', [prediction])
+
+
+@pytest.mark.parametrize('table, message', [('cell,symbol\nT,CD3E\n', 'no cell_type/gene columns'), ('cell_type,gene\n', 'marker table is empty')])
+def test_analyse_refuses_a_bad_marker_table(prediction, tmp_path, table, message):
+    (tmp_path/'m.csv').write_text(table)
+    expect_error(['analyse', prediction, '--out', tmp_path/'a', '--markers', tmp_path/'m.csv'], message, [prediction, tmp_path/'m.csv'])
+
+
+def test_analyse_refuses_an_interactions_table_without_its_columns(prediction, tmp_path):
+    (tmp_path/'lr.csv').write_text('from,to\nSPP1,CD44\n')
+    expect_error(['analyse', prediction, '--out', tmp_path/'a', '--interactions', tmp_path/'lr.csv'], 'no ligand/receptor columns',
+                 [prediction, tmp_path/'lr.csv'])

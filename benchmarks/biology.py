@@ -1,0 +1,122 @@
+"""Downstream biology against the virtual tissues' truth (issue 15): cell types and cell-cell communication.
+
+Run from the repository root (after `make setup`), after the main benchmark has saved its predictions:
+
+    .venv/bin/python benchmarks/biology.py [--bench runs/benchmark] [--tissues ...] [--seeds 0 1 2] [--tag T]
+
+Inputs: the 8 µm predictions `deephex benchmark --out runs/benchmark` saves for every virtual tissue (deephex at its
+defaults, and interpolation of the spots), the true 8 µm counts of the same superpixels (`truth.h5ad`, the ceiling of
+anything computed from expression at this resolution), and the simulator's truth folder (dominant cell type of each
+bin by UMIs; the planted ligand-receptor pairs). A missing prediction is made by running the benchmark's cells for it
+(cached: nothing already there is recomputed).
+
+For each dataset and each source (truth counts, interpolation, deephex), with every default of the package:
+- cell types (`deephex.celltypes.cell_types`, packaged markers) against the dominant true type: accuracy, macro F1;
+- squidpy `ligrec` between the called types (`deephex.communication.cell_type_ligrec`, 40 decoys): the share of the
+  planted pairs and of the decoys with FDR < 0.05 at some type pair;
+- the niche response (`deephex.communication.niche_response`, 40 decoys): AUROC of the z-score, planted pairs against
+  decoys; the share of each with FDR < 0.05; whether SPP1 -> CD44 is found from macrophages to tumour cells.
+
+Results (resumable: one JSON per cell under BENCH/biology) go to benchmarks/biology[-TAG].json and .md with the command.
+"""
+import argparse, json, sys, warnings
+from dataclasses import replace
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from deephex.analysis import truth_labels
+from deephex.benchmark import PLANS, VirtualTissue, benchmark, saved_predictions, _md
+from deephex.celltypes import cell_types, cell_type_agreement
+from deephex.communication import cell_type_ligrec, niche_response
+from result_cache import cached, provenance, write_report
+
+SOURCES = ('truth', 'interpolation', 'deephex')
+
+
+def _auroc(pos, neg)->float:
+    from sklearn.metrics import roc_auc_score
+    pos, neg = np.asarray(pos, float), np.asarray(neg, float)
+    pos, neg = np.nan_to_num(pos, nan=-np.inf), np.nan_to_num(neg, nan=-np.inf)
+    return float(roc_auc_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg])) if len(pos) and len(neg) else float('nan')
+
+
+def measure(adata, truth_dir:Path, superpixel_um:float)->dict:
+    "Every score of one source on one dataset."
+    planted = json.loads((truth_dir/'genes.json').read_text())['ligand_receptor_pairs']
+    pl = {(p['ligand'], p['receptor']): p for p in planted}
+    truth_labels(adata, truth_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        cell_types(adata)
+    ct = cell_type_agreement(adata)
+    lig = cell_type_ligrec(adata, n_perms=200)
+    best = lig.groupby(['ligand', 'receptor'])['fdr'].min().reset_index()
+    is_pl = np.array([(l, r) in pl for l, r in zip(best['ligand'], best['receptor'])])
+    dec = lig.drop_duplicates(['ligand', 'receptor']).set_index(['ligand', 'receptor'])['decoy']
+    is_dec = dec.loc[list(zip(best['ligand'], best['receptor']))].to_numpy().astype(bool)
+    nr = niche_response(adata, superpixel_um=superpixel_um, progress=False)
+    npl = np.array([(l, r) in pl for l, r in zip(nr['ligand'], nr['receptor'])])
+    nd = nr['decoy'].to_numpy().astype(bool)
+    spp1 = nr[(nr['ligand'] == 'SPP1') & (nr['receptor'] == 'CD44')]
+    planted_rows = nr[npl][['ligand', 'receptor', 'source', 'target', 'zscore', 'fdr']]
+    return dict(cell_types=ct,
+                ligrec=dict(planted_significant=float((best['fdr'][is_pl] < 0.05).mean()), decoys_significant=float((best['fdr'][is_dec] < 0.05).mean()),
+                            n_planted=int(is_pl.sum()), n_decoys=int(is_dec.sum())),
+                niche=dict(auroc=_auroc(nr['zscore'][npl], nr['zscore'][nd]), planted_significant=float((nr['fdr'][npl] < 0.05).mean()),
+                           decoys_significant=float((nr['fdr'][nd] < 0.05).mean()), n_planted=int(npl.sum()), n_decoys=int(nd.sum()),
+                           spp1_cd44=dict(source=str(spp1['source'].iloc[0]), target=str(spp1['target'].iloc[0]), zscore=float(spp1['zscore'].iloc[0]),
+                                          fdr=float(spp1['fdr'].iloc[0])) if len(spp1) else None,
+                           planted=json.loads(planted_rows.to_json(orient='records'))))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--bench', default='runs/benchmark', help="the main benchmark's work folder (predictions, data)")
+    ap.add_argument('--tissues', nargs='+', default=['breast_tumour', 'lymph_node', 'colon'])
+    ap.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    ap.add_argument('--tag', default='')
+    ap.add_argument('--quiet', action='store_true')
+    a = ap.parse_args(argv)
+    bench = Path(a.bench)
+    vts = tuple(VirtualTissue(t, s) for t in a.tissues for s in a.seeds)
+    prov = provenance('biology.py', sys.argv[1:] if argv is None else argv, {})
+    missing = [vt for vt in vts if not {'interpolation', 'deephex'} <= set(saved_predictions(bench, vt.name))]
+    if missing:
+        plan = replace(PLANS['full'], virtual=tuple(missing), legacy_st=None, virtual_methods=('interpolation', 'deephex'))
+        benchmark(bench, plan, report=bench/'biology-inputs', progress=not a.quiet)
+    results = {}
+    for vt in vts:
+        preds = saved_predictions(bench, vt.name)
+        truth_dir = bench/'data'/vt.name/'visium_hd'/'truth'
+        paths = dict(truth=bench/'data'/vt.name/f"sample-{PLANS['full'].n_genes}genes"/'truth.h5ad', **{k: preds[k] for k in ('interpolation', 'deephex')})
+        um = float(ad.read_h5ad(paths['truth'], backed='r').uns['superpixel_grid']['superpixel_um'])
+        for src in SOURCES:
+            key = f"{vt.name}-{src}"
+            if not a.quiet: print(key, flush=True)
+            results[key] = dict(dataset=vt.name, tissue=vt.tissue, seed=vt.seed, source=src,
+                                **cached(bench/'biology', key, lambda: measure(ad.read_h5ad(paths[src]), truth_dir, um)))
+    rows = [dict(tissue=r['tissue'], seed=r['seed'], source=r['source'], celltype_accuracy=r['cell_types']['accuracy'],
+                 celltype_macro_f1=r['cell_types']['macro_f1'], ligrec_planted_sig=r['ligrec']['planted_significant'],
+                 ligrec_decoys_sig=r['ligrec']['decoys_significant'], niche_auroc=r['niche']['auroc'],
+                 niche_planted_sig=r['niche']['planted_significant'], niche_decoys_sig=r['niche']['decoys_significant'],
+                 spp1_found=bool(r['niche']['spp1_cd44'] and r['niche']['spp1_cd44']['source'] == 'macrophage'
+                                 and r['niche']['spp1_cd44']['target'] == 'tumour' and r['niche']['spp1_cd44']['fdr'] < 0.05))
+            for r in results.values()]
+    df = pd.DataFrame(rows)
+    num = [c for c in df.columns if c not in ('tissue', 'seed', 'source')]
+    by_kind = df.groupby(['tissue', 'source'], sort=False)[num].mean().round(3).reset_index()
+    overall = df.groupby('source', sort=False)[num].mean().round(3).reset_index()
+    body = ("Scores per tissue kind are means over the seeds; `spp1_found` is the share of sections where SPP1 -> CD44 reaches "
+            "FDR < 0.05 from macrophages to tumour cells. Targets (issue 15): niche AUROC >= 0.85 from the prediction, "
+            "<= 5 % of decoys significant, SPP1 -> CD44 found where it is planted.\n\n"
+            "## Over all sections\n\n" + _md(overall) + "\n\n## By tissue kind\n\n" + _md(by_kind) +
+            "\n\n## Every section\n\n" + _md(df.round(3)) + "\n")
+    md = write_report('biology', a.tag, prov, results, 'Downstream biology against the virtual truth', body)
+    if not a.quiet: print(md)
+
+
+if __name__ == '__main__':
+    main()
