@@ -14,6 +14,8 @@ For each dataset and each source (truth counts, interpolation, deephex), with ev
 - cell types (`deephex.celltypes.cell_types`, packaged markers) against the dominant true type: accuracy, macro F1;
 - squidpy `ligrec` between the called types (`deephex.communication.cell_type_ligrec`, 40 decoys): the share of the
   planted pairs and of the decoys with FDR < 0.05 at some type pair;
+- tumour regions (`deephex.analysis.tumour_fraction` + `tumour_regions`, and the breast signature route for comparison):
+  precision and recall of tumour against the true tumour domains, the edge band's share of non-tumour tissue, ERBB2 across regions;
 - the niche response (`deephex.communication.niche_response`, 40 decoys): AUROC of the z-score, planted pairs against
   decoys; the share of each with FDR < 0.05; whether SPP1 -> CD44 is found from macrophages to tumour cells.
 
@@ -27,13 +29,14 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from deephex.analysis import truth_labels
+from deephex.analysis import truth_labels, tumour_fraction, tumour_regions, region_test
 from deephex.benchmark import PLANS, VirtualTissue, benchmark, saved_predictions, _md
 from deephex.celltypes import cell_types, cell_type_agreement
 from deephex.communication import cell_type_ligrec, niche_response
 from result_cache import cached, provenance, write_report
 
 SOURCES = ('truth', 'interpolation', 'deephex')
+TRUE_TUMOUR = ('tumour', 'necrosis')   # the simulator's tumour domains (necrosis lies inside nests)
 
 
 def _auroc(pos, neg)->float:
@@ -43,8 +46,24 @@ def _auroc(pos, neg)->float:
     return float(roc_auc_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg])) if len(pos) and len(neg) else float('nan')
 
 
+def tumour_scores(adata, key:str)->dict:
+    "Tumour precision / recall against the true tumour domains, the edge band's share of non-tumour tissue, ERBB2 across regions."
+    yt = adata.obs['true_domain'].astype(str).isin(TRUE_TUMOUR).to_numpy()
+    reg = adata.obs[key].astype(str).to_numpy()
+    d = adata.obs[f'{key}_distance_um'].to_numpy()
+    yp = d < 0                                                                   # inside the tumour: the tumour and the edge band's inner half
+    tp = float((yp & yt).sum())
+    rt = region_test(adata, 'ERBB2', groupby=key, key_added='_t') if 'ERBB2' in adata.var_names else None
+    med = {} if rt is None else {**dict(zip(rt['group1'], rt['median1'])), **dict(zip(rt['group2'], rt['median2']))}
+    return dict(precision=tp/max(yp.sum(), 1), recall=tp/max(yt.sum(), 1), true_fraction=float(yt.mean()),
+                edge_share_of_non_tumour=float(((reg == 'tumour-edge') & ~yp).sum()/max((~yp).sum(), 1)),
+                erbb2_block_medians=med, ordered=bool(med and med.get('healthy', np.inf) < med.get('tumour-edge', np.nan) < med.get('tumour', -np.inf)),
+                pvals=None if rt is None else dict(zip(rt['group1'] + '|' + rt['group2'], rt['pval'])))
+
+
 def measure(adata, truth_dir:Path, superpixel_um:float)->dict:
     "Every score of one source on one dataset."
+    adata.uns.setdefault('superpixel_grid', dict(superpixel_um=superpixel_um))          # interpolation's file has no geometry
     planted = json.loads((truth_dir/'genes.json').read_text())['ligand_receptor_pairs']
     pl = {(p['ligand'], p['receptor']): p for p in planted}
     truth_labels(adata, truth_dir)
@@ -52,6 +71,11 @@ def measure(adata, truth_dir:Path, superpixel_um:float)->dict:
         warnings.simplefilter('ignore')
         cell_types(adata)
     ct = cell_type_agreement(adata)
+    tumour_fraction(adata); tumour_regions(adata, score_key='deephex_tumour_fraction', threshold=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        tumour_regions(adata, 'breast', key_added='signature_region')             # the signature route (before cell types)
+    regions = dict(cell_types=tumour_scores(adata, 'deephex_region'), signature=tumour_scores(adata, 'signature_region'))
     lig = cell_type_ligrec(adata, n_perms=200)
     best = lig.groupby(['ligand', 'receptor'])['fdr'].min().reset_index()
     is_pl = np.array([(l, r) in pl for l, r in zip(best['ligand'], best['receptor'])])
@@ -62,7 +86,7 @@ def measure(adata, truth_dir:Path, superpixel_um:float)->dict:
     nd = nr['decoy'].to_numpy().astype(bool)
     spp1 = nr[(nr['ligand'] == 'SPP1') & (nr['receptor'] == 'CD44')]
     planted_rows = nr[npl][['ligand', 'receptor', 'source', 'target', 'zscore', 'fdr']]
-    return dict(cell_types=ct,
+    return dict(cell_types=ct, tumour_regions=regions,
                 ligrec=dict(planted_significant=float((best['fdr'][is_pl] < 0.05).mean()), decoys_significant=float((best['fdr'][is_dec] < 0.05).mean()),
                             n_planted=int(is_pl.sum()), n_decoys=int(is_dec.sum())),
                 niche=dict(auroc=_auroc(nr['zscore'][npl], nr['zscore'][nd]), planted_significant=float((nr['fdr'][npl] < 0.05).mean()),
@@ -102,6 +126,9 @@ def main(argv=None):
                  celltype_macro_f1=r['cell_types']['macro_f1'], ligrec_planted_sig=r['ligrec']['planted_significant'],
                  ligrec_decoys_sig=r['ligrec']['decoys_significant'], niche_auroc=r['niche']['auroc'],
                  niche_planted_sig=r['niche']['planted_significant'], niche_decoys_sig=r['niche']['decoys_significant'],
+                 tumour_precision=r['tumour_regions']['cell_types']['precision'], tumour_recall=r['tumour_regions']['cell_types']['recall'],
+                 signature_precision=r['tumour_regions']['signature']['precision'], signature_recall=r['tumour_regions']['signature']['recall'],
+                 edge_share=r['tumour_regions']['cell_types']['edge_share_of_non_tumour'], erbb2_ordered=r['tumour_regions']['cell_types']['ordered'],
                  spp1_found=bool(r['niche']['spp1_cd44'] and r['niche']['spp1_cd44']['source'] == 'macrophage'
                                  and r['niche']['spp1_cd44']['target'] == 'tumour' and r['niche']['spp1_cd44']['fdr'] < 0.05))
             for r in results.values()]
@@ -110,8 +137,13 @@ def main(argv=None):
     by_kind = df.groupby(['tissue', 'source'], sort=False)[num].mean().round(3).reset_index()
     overall = df.groupby('source', sort=False)[num].mean().round(3).reset_index()
     body = ("Scores per tissue kind are means over the seeds; `spp1_found` is the share of sections where SPP1 -> CD44 reaches "
-            "FDR < 0.05 from macrophages to tumour cells. Targets (issue 15): niche AUROC >= 0.85 from the prediction, "
-            "<= 5 % of decoys significant, SPP1 -> CD44 found where it is planted.\n\n"
+            "FDR < 0.05 from macrophages to tumour cells. Tumour regions: `tumour_*` from the called cell types (the default of "
+            "`deephex analyse`: share of tumour-called superpixels within 25 µm > 0.5, edge band 25 µm each side), `signature_*` "
+            "from the breast signature score with Otsu's threshold (the default before), against the true tumour domains "
+            "(tumour, necrosis); `edge_share` is the edge band's share of the non-tumour tissue; `erbb2_ordered` is the share "
+            "of sections where ERBB2's median over 200 µm blocks rises healthy < edge < tumour. "
+            "Targets (issue 15): niche AUROC >= 0.85 from the prediction, <= 5 % of decoys significant, SPP1 -> CD44 found where "
+            "it is planted; tumour precision and recall >= 0.9; edge band <= 30 % of non-tumour tissue.\n\n"
             "## Over all sections\n\n" + _md(overall) + "\n\n## By tissue kind\n\n" + _md(by_kind) +
             "\n\n## Every section\n\n" + _md(df.round(3)) + "\n")
     md = write_report('biology', a.tag, prov, results, 'Downstream biology against the virtual truth', body)

@@ -2,6 +2,7 @@
 
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': '', 'lib_path': 'deephex'},
   'syms': { 'deephex.analysis': { 'deephex.analysis._axes': ('analysis.html#_axes', 'deephex/analysis.py'),
+                                  'deephex.analysis._block_means': ('analysis.html#_block_means', 'deephex/analysis.py'),
                                   'deephex.analysis._blur_masked': ('analysis.html#_blur_masked', 'deephex/analysis.py'),
                                   'deephex.analysis._by_size': ('analysis.html#_by_size', 'deephex/analysis.py'),
                                   'deephex.analysis._chunks': ('analysis.html#_chunks', 'deephex/analysis.py'),
@@ -64,6 +65,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'deephex.analysis.superpixel_size_um': ('analysis.html#superpixel_size_um', 'deephex/analysis.py'),
                                   'deephex.analysis.synthetic_prediction': ('analysis.html#synthetic_prediction', 'deephex/analysis.py'),
                                   'deephex.analysis.truth_labels': ('analysis.html#truth_labels', 'deephex/analysis.py'),
+                                  'deephex.analysis.tumour_fraction': ('analysis.html#tumour_fraction', 'deephex/analysis.py'),
                                   'deephex.analysis.tumour_regions': ('analysis.html#tumour_regions', 'deephex/analysis.py'),
                                   'deephex.analysis.tumour_score': ('analysis.html#tumour_score', 'deephex/analysis.py'),
                                   'deephex.analysis.variable_genes': ('analysis.html#variable_genes', 'deephex/analysis.py')},

@@ -21,10 +21,11 @@ from .evaluate import superpixel_rc, superpixel_anndata
 # %% auto #0
 __all__ = ['SYNTHETIC_DOMAINS', 'TUMOUR_SIGNATURES', 'REGIONS', 'REGION_COLOURS', 'synthetic_prediction', 'grid_shape',
            'superpixel_size_um', 'lognormalized', 'grid_neighbors', 'smooth_embedding', 'domains', 'plot_domains',
-           'plot_genes', 'tumour_score', 'tumour_regions', 'region_test', 'plot_region_test', 'plot_tumour_regions',
-           'variable_genes', 'spatially_variable_genes', 'plot_spatially_variable_genes', 'pattern_enhancement',
-           'plot_pattern_enhancement', 'lr_pairs', 'ligand_receptor', 'interaction_map', 'plot_ligand_receptor',
-           'plot_interaction_map', 'analyse', 'plot_analysis', 'analyse_prediction', 'truth_labels']
+           'plot_genes', 'tumour_score', 'tumour_fraction', 'tumour_regions', 'region_test', 'plot_region_test',
+           'plot_tumour_regions', 'variable_genes', 'spatially_variable_genes', 'plot_spatially_variable_genes',
+           'pattern_enhancement', 'plot_pattern_enhancement', 'lr_pairs', 'ligand_receptor', 'interaction_map',
+           'plot_ligand_receptor', 'plot_interaction_map', 'analyse', 'plot_analysis', 'analyse_prediction',
+           'truth_labels']
 
 # %% ../nbs/12_analysis.ipynb #34ed7aa7
 SYNTHETIC_DOMAINS = ('tumour', 'tumour edge', 'stroma', 'duct', 'adipose')
@@ -450,6 +451,31 @@ def tumour_score(adata:AnnData, # superpixel prediction
     adata.obs[key_added] = tmp.obs['score'].to_numpy(np.float32)
     return adata.obs[key_added].to_numpy()
 
+# %% ../nbs/12_analysis.ipynb #a1f0c001
+def tumour_fraction(adata:AnnData, # superpixels with obs[cell_type_key]
+                    tumour_type:str='tumour', # the malignant cell type's name in the marker table
+                    cell_type_key:str='deephex_cell_type', # the called cell types (`deephex.celltypes.cell_types`)
+                    radius_um:float=25., # neighbourhood radius, µm
+                    superpixel_um:float|None=None, # superpixel edge in µm; default from the prediction
+                    key_added:str='deephex_tumour_fraction', # writes obs[key_added]
+                   )->np.ndarray: # share of tumour superpixels around each superpixel, in [0, 1]
+    "Share of the superpixels within `radius_um` called `tumour_type` (tissue only). Writes `obs['deephex_tumour_fraction']`."
+    if cell_type_key not in adata.obs: raise InputError(f"no obs[{cell_type_key!r}]", cell_type_key, "run deephex.celltypes.cell_types(adata) first")
+    labels = adata.obs[cell_type_key].astype(str).to_numpy()
+    if not (labels == tumour_type).any():
+        raise InputError(f"no superpixel is called {tumour_type!r}", "tumour_type",
+                         f"use the malignant type's name in your marker table (types here: {sorted(set(labels))[:8]})")
+    um = float(superpixel_um or superpixel_size_um(adata))
+    r = max(1., radius_um/um)
+    k = int(np.floor(r)); yy, xx = np.mgrid[-k:k+1, -k:k+1]
+    fp = ((yy**2 + xx**2) <= r*r).astype(np.float32)
+    rc = superpixel_rc(adata); rc = rc - rc.min(0); H, W = rc.max(0) + 1
+    on = np.zeros((H, W), np.float32); on[rc[:, 0], rc[:, 1]] = 1
+    img = np.zeros((H, W), np.float32); img[rc[:, 0], rc[:, 1]] = labels == tumour_type
+    frac = ndimage.convolve(img, fp, mode='constant')/np.maximum(ndimage.convolve(on, fp, mode='constant'), 1e-6)
+    adata.obs[key_added] = frac[rc[:, 0], rc[:, 1]].astype(np.float32)
+    return adata.obs[key_added].to_numpy()
+
 # %% ../nbs/12_analysis.ipynb #dede0cbd
 def _threshold(v:np.ndarray, threshold, quantile:float|None)->float:
     from skimage.filters import threshold_otsu
@@ -476,8 +502,8 @@ def tumour_regions(adata:AnnData, # superpixel prediction
                    score_key:str='deephex_tumour_score', # obs column holding the score
                    threshold='otsu', # 'otsu' or a score value
                    quantile:float|None=None, # when given, the threshold is this quantile of the in-tissue scores
-                   edge_um:float=100., # non-tumour tissue within this distance of the tumour is tumour-edge
-                   inside_um:float=0., # tumour within this distance of healthy tissue is tumour-edge too
+                   edge_um:float=25., # the tumour-edge band: tissue within this distance of the tumour boundary, on both sides
+                   inside_um:float|None=None, # the band's inner half (tumour within this distance of healthy tissue); default edge_um
                    min_area_um2:float=1000., # tumour components smaller than this are not tumour
                    superpixel_um:float|None=None, # superpixel edge in µm; default from the prediction
                    seed:int=0, # for `tumour_score`
@@ -487,6 +513,7 @@ def tumour_regions(adata:AnnData, # superpixel prediction
     if signature is not None: tumour_score(adata, signature, seed=seed, key_added=score_key)
     if score_key not in adata.obs: raise InputError(f"no obs[{score_key!r}]", "score_key", "pass signature=[...] or run tumour_score(adata, signature) first")
     um = float(superpixel_um or superpixel_size_um(adata))
+    inside_um = edge_um if inside_um is None else inside_um
     if edge_um < 0 or inside_um < 0: raise InputError("edge_um and inside_um must be >= 0", "edge_um")
     score = adata.obs[score_key].to_numpy(float)
     thr = _threshold(score, threshold, quantile)
@@ -521,21 +548,33 @@ def _values(adata:AnnData, value:str, layer:str|None=None)->np.ndarray:
     if value in adata.obs: return adata.obs[value].to_numpy(float)
     return lognormalized(adata, [value], layer=layer).ravel()
 
-def _region_test(adata, value, groupby, pairs, layer):
+def _block_means(adata:AnnData, v:np.ndarray, g:pd.Series, block_um:float|None)->pd.DataFrame:
+    "Mean of v per (spatial block, group): one row per block a group occupies (block_um None: one row per superpixel)."
+    df = pd.DataFrame(dict(v=v, g=g.astype(str).to_numpy()))
+    if block_um is None: return df.assign(block=np.arange(len(df)))
+    rc = superpixel_rc(adata)
+    b = np.floor(rc*float(superpixel_size_um(adata))/block_um).astype(np.int64)
+    df['block'] = b[:, 0]*(b[:, 1].max() + 1) + b[:, 1]
+    return df[np.isfinite(df['v'])].groupby(['g', 'block'], sort=False)['v'].mean().reset_index()
+
+def _region_test(adata, value, groupby, pairs, layer, block_um=200.):
     if groupby not in adata.obs: raise InputError(f"no obs[{groupby!r}]", "groupby", "run tumour_regions(adata, signature) first")
+    if block_um is not None and block_um <= 0: raise InputError(f"block_um must be > 0 or None, got {block_um}", "block_um")
     v = _values(adata, value, layer)
     g = adata.obs[groupby].astype('category')
     cats = [c for c in g.cat.categories if (g == c).any()]
     pairs = pairs or [(a, b) for i, a in enumerate(cats) for b in cats[i+1:]]
+    units = _block_means(adata, v, g, block_um)
     rows = []
     for a, b in pairs:
-        x, y = v[(g == a).to_numpy()], v[(g == b).to_numpy()]
+        x, y = units.loc[units['g'] == str(a), 'v'].to_numpy(), units.loc[units['g'] == str(b), 'v'].to_numpy()
         x, y = x[np.isfinite(x)], y[np.isfinite(y)]
         if min(len(x), len(y)) == 0: continue
         U, p = stats.mannwhitneyu(x, y, alternative='two-sided', method='asymptotic')
         rows.append(dict(value=value, group1=a, group2=b, n1=len(x), n2=len(y), median1=float(np.median(x)),
                          median2=float(np.median(y)), U=float(U), pval=float(p),
-                         rank_biserial=float(2*U/(len(x)*len(y)) - 1), stars=_stars(p)))
+                         rank_biserial=float(2*U/(len(x)*len(y)) - 1), stars=_stars(p),
+                         unit='superpixel' if block_um is None else f'{block_um:g} µm block'))
     return pd.DataFrame(rows)
 
 def region_test(adata:AnnData, # superpixel prediction with region labels
@@ -543,10 +582,11 @@ def region_test(adata:AnnData, # superpixel prediction with region labels
                 groupby:str='deephex_region', # obs column of the regions
                 pairs:list|None=None, # (group1, group2) pairs to compare; default every pair
                 layer:str|None=None, # expression layer for a gene
+                block_um:float|None=200., # compare means over spatial blocks of this size (None: raw superpixels, which overstates significance)
                 key_added:str='deephex_region_test', # writes uns[key_added]
-               )->pd.DataFrame: # one row per pair: n, medians, U, p-value, rank-biserial effect, stars
-    "Mann–Whitney U tests of a gene or score between regions. Writes `uns['deephex_region_test']` (a DataFrame)."
-    df = _region_test(adata, value, groupby, pairs, layer)
+               )->pd.DataFrame: # one row per pair: n (blocks), medians, U, p-value, rank-biserial effect, stars
+    "Mann–Whitney U tests of a gene or score between regions, on spatial-block means. Writes `uns['deephex_region_test']` (a DataFrame)."
+    df = _region_test(adata, value, groupby, pairs, layer, block_um)
     adata.uns[key_added] = df
     return df
 
@@ -901,7 +941,7 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
             use_rep:str='X_deephex', # embedding to cluster ('expression' for PCA of expression)
             smooth:int=2, # grid smoothing rounds before clustering
             n_svg:int|None=200, # Moran's I for the most variable genes (None: all)
-            edge_um:float=100., # tumour-edge band, µm
+            edge_um:float=25., # tumour-edge band on each side of the tumour boundary, µm
             n_perms:int=200, # null draws of the communication tests
             seed:int=0, # seed of every random step
             progress:bool=True, # tqdm bars
@@ -923,7 +963,11 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
         done.append('cell_types')
     steps.update()
     spatially_variable_genes(adata, n_genes=n_svg, progress=False); done.append('spatially_variable_genes'); steps.update()
-    if signature is None: skipped['tumour_regions'] = 'no signature given'
+    if 'cell_types' in done and (adata.obs['deephex_cell_type'] == 'tumour').sum() >= 2:
+        tumour_fraction(adata)                                               # malignant epithelium, not ducts
+        tumour_regions(adata, score_key='deephex_tumour_fraction', threshold=0.5, edge_um=edge_um)
+        region_test(adata, 'deephex_tumour_fraction'); done.append('tumour_regions')
+    elif signature is None: skipped['tumour_regions'] = 'no signature given'
     elif isinstance(signature, str) and signature not in TUMOUR_SIGNATURES: _signature(adata, signature)   # raises: unknown name
     elif not _gene_index(adata, TUMOUR_SIGNATURES.get(signature, signature) if isinstance(signature, str) else signature, missing='drop'):
         skipped['tumour_regions'] = f"no gene of the signature {signature!r} in the data"
@@ -1012,7 +1056,8 @@ def analyse_prediction(prediction, # prediction .h5ad path (written by deephex.t
         if key in adata.uns: adata.uns[key].to_csv(out/name); paths[key] = out/name
     for key, name in (('deephex_niche', 'ligand_receptor.csv'), ('deephex_ligrec', 'ligrec.csv')):
         if key in adata.uns: adata.uns[key].to_csv(out/name, index=False); paths[key] = out/name
-    cols = ['row', 'col'] + [c for c in ('deephex_domain', 'deephex_cell_type', 'deephex_tumour_score', 'deephex_region', 'deephex_region_distance_um') if c in adata.obs]
+    cols = ['row', 'col'] + [c for c in ('deephex_domain', 'deephex_cell_type', 'deephex_tumour_fraction', 'deephex_tumour_score', 'deephex_region',
+                                         'deephex_region_distance_um') if c in adata.obs]
     adata.obs[cols].to_csv(out/'superpixels.csv'); paths['superpixels'] = out/'superpixels.csv'
     if figure:
         import matplotlib.pyplot as plt

@@ -152,7 +152,7 @@ def parser()->argparse.ArgumentParser:
     s.add_argument('--out', default='analysis', help="output folder (default analysis)")
     s.add_argument('--spots', help="input spots .h5ad (e.g. OUT/sample/spots.h5ad) for pattern enhancement")
     s.add_argument('--n-domains', type=int, default=8); s.add_argument('--signature', default='breast', help="tumour signature (default breast)")
-    s.add_argument('--edge-um', type=float, default=100., help="tumour-edge band, µm (default 100)")
+    s.add_argument('--edge-um', type=float, default=25., help="tumour-edge band on each side of the tumour boundary, µm (default 25)")
     s.add_argument('--markers', help="cell-type markers CSV (columns cell_type, gene); default deephex's packaged table")
     s.add_argument('--interactions', help="ligand-receptor CSV (columns ligand, receptor, e.g. exported from OmniPath); default deephex's table")
     s.add_argument('--n-decoys', type=int, default=40, help="random gene pairs tested beside the real ones (default 40)")
