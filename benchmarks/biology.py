@@ -42,7 +42,8 @@ TRUE_TUMOUR = ('tumour', 'necrosis')   # the simulator's tumour domains (necrosi
 def _auroc(pos, neg)->float:
     from sklearn.metrics import roc_auc_score
     pos, neg = np.asarray(pos, float), np.asarray(neg, float)
-    pos, neg = np.nan_to_num(pos, nan=-np.inf), np.nan_to_num(neg, nan=-np.inf)
+    allv = np.r_[pos, neg]; low = np.nanmin(allv) - 1 if np.isfinite(allv).any() else 0.
+    pos, neg = np.where(np.isfinite(pos), pos, low), np.where(np.isfinite(neg), neg, low)      # an untestable pair ranks last
     return float(roc_auc_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg])) if len(pos) and len(neg) else float('nan')
 
 
