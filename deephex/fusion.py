@@ -206,12 +206,17 @@ def blend_weight(A:np.ndarray, # (n, G) histology route at the held-out spots
                  E:np.ndarray, # (n, G) expression route there
                  Y:np.ndarray, # (n, G) their measured counts
                  grid:int=21, # weights tried in [0, 1]
+                 n_boot:int=200, # bootstrap resamples of the spots (0: the plain argmin)
+                 seed:int=0, # seed of the resamples
                 )->tuple: # (w, {w: mean error})
-    "The weight of E in (1 - w) A + w E with the smallest per-gene variance-scaled squared error on the held-out spots."
+    "The weight of E in (1 - w) A + w E with the smallest per-gene variance-scaled squared error on the held-out spots, bagged over bootstrap resamples of the spots."
     var = np.maximum(Y.var(0), 1e-12)
     ws = np.linspace(0, 1, grid)
     err = np.stack([(((1 - w)*A + w*E - Y)**2/var).mean(1) for w in ws])          # (n_w, n_spots)
-    w = ws[int(np.argmin(err.mean(1)))]
+    if n_boot <= 0: w = ws[int(np.argmin(err.mean(1)))]
+    else:
+        idx = np.random.default_rng(seed).integers(0, err.shape[1], (n_boot, err.shape[1]))
+        w = ws[np.argmin(err[:, idx].mean(2), 0)].mean()                              # err[:, idx]: (n_w, n_boot, n_spots)
     return float(w), dict(zip(np.round(ws, 3).tolist(), err.mean(1).round(5).tolist()))
 
 # %% ../nbs/10b_fusion.ipynb #f05e0002
@@ -276,14 +281,14 @@ def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mas
     Av, Yv = _dense(sum_over_spots(A_val, spots[val], sample).X), _dense(spots[val].X)
     E_fit = fit_expression_route(fit_sample.spots, sample, summary, st.k_neighbors, st.prior_sigma)
     Ev = E_fit.predict(E_fit.inputs(np.asarray(spots[val].obsm['spatial'], float)))
-    w, errors = blend_weight(Av, Ev, Yv) if st.route_weight is None else (st.route_weight, {})
+    w, errors = blend_weight(Av, Ev, Yv, seed=st.seed) if st.route_weight is None else (st.route_weight, {})
     t1 = time.time()
     # 3. the final prediction: the histology route with every spot's tokens, the expression route refitted on every spot, blended,
     #    then calibrated to every spot (one pass: with w = 0 this is the calibrated histology route)
     hd = hd if hd is not None else enhance_spots(spots, sample.geometry, sample.um_per_px)
     A = fuse(trained, sample, feature_map, w, tokens=hd, summary=summary, encoder=encoder, progress=progress, region=region, n_threads=n_threads)
     A.uns['deephex'] = {**dict(A.uns['deephex']), 'model': 'deephex',
-                        'fusion': dict(route_weight=w, chosen='held-out spots' if st.route_weight is None else 'fixed', n_heldout=int(val.sum()),
+                        'fusion': dict(route_weight=w, chosen='held-out spots (bagged over 200 resamples)' if st.route_weight is None else 'fixed', n_heldout=int(val.sum()),
                                        heldout_pearson=dict(histology=float(np.nanmean(pearson_columns(Av, Yv))),
                                                             expression=float(np.nanmean(pearson_columns(Ev, Yv))),
                                                             blend=float(np.nanmean(pearson_columns((1 - w)*Av + w*Ev, Yv)))),
