@@ -1,4 +1,4 @@
-"""Downstream biology against the virtual tissues' truth (issue 15): cell types and cell-cell communication.
+"""Downstream biology against the virtual tissues' truth (issue 15): cell types, tumour regions, communication, segmentation.
 
 Run from the repository root (after `make setup`), after the main benchmark has saved its predictions:
 
@@ -18,6 +18,8 @@ For each dataset and each source (truth counts, interpolation, deephex), with ev
   precision and recall of tumour against the true tumour domains, the edge band's share of non-tumour tissue, ERBB2 across regions;
 - the niche response (`deephex.communication.niche_response`, 40 decoys): AUROC of the z-score, planted pairs against
   decoys; the share of each with FDR < 0.05; whether SPP1 -> CD44 is found from macrophages to tumour cells.
+- segmentation (`deephex.analysis.domains`): adjusted Rand index against the true domains for the gene embedding
+  (deephex only) and PCA of the expression, with k = 5, 8, 11 domains.
 
 Results (resumable: one JSON per cell under BENCH/biology) go to benchmarks/biology[-TAG].json and .md with the command.
 """
@@ -29,7 +31,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from deephex.analysis import truth_labels, tumour_fraction, tumour_regions, region_test
+from deephex.analysis import domains, truth_labels, tumour_fraction, tumour_regions, region_test
 from deephex.benchmark import PLANS, VirtualTissue, benchmark, saved_predictions, _md
 from deephex.celltypes import cell_types, cell_type_agreement
 from deephex.communication import cell_type_ligrec, niche_response
@@ -60,6 +62,24 @@ def tumour_scores(adata, key:str)->dict:
                 edge_share_of_non_tumour=float(((reg == 'tumour-edge') & ~yp).sum()/max((~yp).sum(), 1)),
                 erbb2_block_medians=med, ordered=bool(med and med.get('healthy', np.inf) < med.get('tumour-edge', np.nan) < med.get('tumour', -np.inf)),
                 pvals=None if rt is None else dict(zip(rt['group1'] + '|' + rt['group2'], rt['pval'])))
+
+
+SEGMENTATION_K = (5, 8, 11)
+
+
+def segmentation(adata, truth_dir:Path, superpixel_um:float)->dict:
+    "ARI of `deephex.analysis.domains` against the true domains, for each representation the source has and each k."
+    from sklearn.metrics import adjusted_rand_score
+    adata.uns.setdefault('superpixel_grid', dict(superpixel_um=superpixel_um))
+    truth_labels(adata, truth_dir)
+    y = adata.obs['true_domain'].astype(str).to_numpy()
+    out = {}
+    for rep in ('X_deephex', 'expression'):
+        if rep != 'expression' and rep not in adata.obsm: continue
+        for k in SEGMENTATION_K:
+            domains(adata, n_domains=k, use_rep=rep, key_added='_d')
+            out[f"{rep}/k{k}"] = float(adjusted_rand_score(y, adata.obs['_d'].astype(str)))
+    return out
 
 
 def measure(adata, truth_dir:Path, superpixel_um:float)->dict:
@@ -122,7 +142,8 @@ def main(argv=None):
             key = f"{vt.name}-{src}"
             if not a.quiet: print(key, flush=True)
             results[key] = dict(dataset=vt.name, tissue=vt.tissue, seed=vt.seed, source=src,
-                                **cached(bench/'biology', key, lambda: measure(ad.read_h5ad(paths[src]), truth_dir, um)))
+                                **cached(bench/'biology', key, lambda: measure(ad.read_h5ad(paths[src]), truth_dir, um)),
+                                segmentation=cached(bench/'biology', key + '-segmentation', lambda: segmentation(ad.read_h5ad(paths[src]), truth_dir, um)))
     rows = [dict(tissue=r['tissue'], seed=r['seed'], source=r['source'], celltype_accuracy=r['cell_types']['accuracy'],
                  celltype_macro_f1=r['cell_types']['macro_f1'], ligrec_planted_sig=r['ligrec']['planted_significant'],
                  ligrec_decoys_sig=r['ligrec']['decoys_significant'], niche_auroc=r['niche']['auroc'],
@@ -136,6 +157,11 @@ def main(argv=None):
     df = pd.DataFrame(rows)
     num = [c for c in df.columns if c not in ('tissue', 'seed', 'source')]
     by_kind = df.groupby(['tissue', 'source'], sort=False)[num].mean().round(3).reset_index()
+    seg = pd.DataFrame([dict(tissue=r['tissue'], source=r['source'], setting=k, ari=v) for r in results.values()
+                        for k, v in r['segmentation'].items() if k not in ('seconds', 'peak_rss_gb')])
+    seg_kind = seg.pivot_table(index=['source', 'setting'], columns='tissue', values='ari', aggfunc='mean', sort=False)
+    seg_kind['mean'] = seg_kind.mean(1)
+    seg_kind = seg_kind.round(3).reset_index()
     overall = df.groupby('source', sort=False)[num].mean().round(3).reset_index()
     body = ("Scores per tissue kind are means over the seeds; `spp1_found` is the share of sections where SPP1 -> CD44 reaches "
             "FDR < 0.05 from macrophages to tumour cells. Tumour regions: `tumour_*` from the called cell types (the default of "
@@ -146,6 +172,8 @@ def main(argv=None):
             "Targets (issue 15): niche AUROC >= 0.85 from the prediction, <= 5 % of decoys significant, SPP1 -> CD44 found where "
             "it is planted; tumour precision and recall >= 0.9; edge band <= 30 % of non-tumour tissue.\n\n"
             "## Over all sections\n\n" + _md(overall) + "\n\n## By tissue kind\n\n" + _md(by_kind) +
+            "\n\n## Segmentation\n\nAdjusted Rand index of `deephex.analysis.domains` (KMeans after two rounds of grid smoothing, "
+            "30 PCs) against the true domains, mean over the seeds, for each representation and number of domains k.\n\n" + _md(seg_kind) +
             "\n\n## Every section\n\n" + _md(df.round(3)) + "\n")
     md = write_report('biology', a.tag, prov, results, 'Downstream biology against the virtual truth', body)
     if not a.quiet: print(md)

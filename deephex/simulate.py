@@ -693,8 +693,6 @@ LR_PAIRS = [  # ligand up in sender cells next to receiver cells (the receptor's
 
 LR_RADIUS_UM, LR_MAX_FOLD = 25., 8.
 
-LR_RADIUS_UM, LR_MAX_FOLD = 25., 8.
-
 PROGRAMMES = {  # spatial and state programmes: genes (base weight), cell types, the driver, the largest fold change
     'hypoxia': dict(genes=dict(CA9=.3, VEGFA=3, SLC2A1=1, LDHA=10, NDRG1=4, BNIP3=3, PGK1=8, ADM=1, ANKRD37=.5, P4HA1=2, EGLN3=.5, ENO1=15),
                     cell_types=['tumour'], driver='depth into the tumour nest: rises from 20 to 130 µm', fold=9.),
