@@ -280,9 +280,13 @@ def _cluster(X:np.ndarray, method:str, n_domains:int|None, resolution:float, see
         except ImportError:
             raise InputError("Leiden clustering needs the igraph package, which is not installed", "method='leiden'",
                              "pip install igraph leidenalg (or use method='kmeans' with n_domains)") from None
-        tmp = AnnData(obs=pd.DataFrame(index=np.arange(len(X)).astype(str)), obsm=dict(X_rep=X))
-        sc.pp.neighbors(tmp, n_neighbors=n_neighbors, use_rep='X_rep', random_state=seed)
-        sc.tl.leiden(tmp, resolution=resolution, random_state=seed, flavor='igraph', n_iterations=2, directed=False)
+        from sklearn.neighbors import NearestNeighbors
+        # the kNN graph from scikit-learn, symmetrised: scanpy 1.11's pp.neighbors fails above 4096 observations with
+        # the scipy this project installs (csr_array has no getnnz), i.e. on every real prediction
+        knn = NearestNeighbors(n_neighbors=min(n_neighbors, len(X) - 1)).fit(X).kneighbors_graph(mode='connectivity')
+        A = sp.csr_matrix(knn); A = ((A + A.T) > 0).astype(np.float32)
+        tmp = AnnData(obs=pd.DataFrame(index=np.arange(len(X)).astype(str)))
+        sc.tl.leiden(tmp, adjacency=A, resolution=resolution, random_state=seed, flavor='igraph', n_iterations=2, directed=False)
         return tmp.obs['leiden'].astype(int).to_numpy()
     raise InputError(f"unknown clustering method {method!r}", "method", "use 'kmeans' or 'leiden'")
 
@@ -296,7 +300,7 @@ def _by_size(labels:np.ndarray)->pd.Categorical:
 def domains(adata:AnnData, # superpixel prediction (obsm['X_deephex'] or expression)
             n_domains:int|None=8, # number of domains (KMeans)
             method:str='kmeans', # 'kmeans' (n_domains) or 'leiden' (resolution; needs igraph)
-            use_rep:str='X_deephex', # obsm key to cluster, or 'expression' for PCA of log-normalised expression
+            use_rep:str='expression', # 'expression' (PCA of log-normalised expression) or an obsm key, e.g. 'X_deephex'
             smooth:int=2, # rounds of averaging over the 8 grid neighbours before clustering (0: none)
             n_pcs:int=30, # principal components kept before smoothing and clustering (0: all dimensions)
             resolution:float=1.0, # Leiden resolution
@@ -938,7 +942,7 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
             markers=None, # cell-type marker table (see `deephex.celltypes.marker_table`); default deephex's
             n_decoys:int=40, # decoy gene pairs tested beside the real ones
             method:str='kmeans', # domain clustering: 'kmeans' or 'leiden'
-            use_rep:str='X_deephex', # embedding to cluster ('expression' for PCA of expression)
+            use_rep:str='expression', # what to cluster: 'expression' or an obsm key such as 'X_deephex'
             smooth:int=2, # grid smoothing rounds before clustering
             n_svg:int|None=200, # Moran's I for the most variable genes (None: all)
             edge_um:float=25., # tumour-edge band on each side of the tumour boundary, µm

@@ -59,8 +59,8 @@ def test_domains_recover_planted_structure_and_are_seeded(pred):
 
 def test_smoothing_helps_noisy_embedding():
     p, _ = dx.synthetic_prediction(shape=(56, 70), embed_dim=512, embed_noise=8, seed=1)
-    raw = adjusted_rand_score(p.obs.true_domain, dx.domains(p, n_domains=5, smooth=0).obs.deephex_domain)
-    smooth = adjusted_rand_score(p.obs.true_domain, dx.domains(p, n_domains=5, smooth=2).obs.deephex_domain)
+    raw = adjusted_rand_score(p.obs.true_domain, dx.domains(p, n_domains=5, use_rep='X_deephex', smooth=0).obs.deephex_domain)
+    smooth = adjusted_rand_score(p.obs.true_domain, dx.domains(p, n_domains=5, use_rep='X_deephex', smooth=2).obs.deephex_domain)
     assert smooth > raw + 0.1 and smooth > 0.8
 
 
@@ -156,3 +156,11 @@ def test_cli_analyse_with_user_tables(tmp_path):
     lr = pd.read_csv(tmp_path/'out'/'ligand_receptor.csv')
     assert len(lr) == 6 and lr.decoy.sum() == 5 and list(lr.loc[~lr.decoy, 'ligand']) == ['SPP1']
     assert (tmp_path/'out'/'ligrec.csv').is_file()
+
+
+def test_leiden_above_scanpys_brute_force_limit():
+    "More than 4096 superpixels (every real prediction): the kNN graph path that scanpy 1.11 cannot build with this scipy."
+    p, _ = dx.synthetic_prediction(shape=(84, 98), embed_dim=16)
+    assert p.n_obs > 4096
+    dx.domains(p, method='leiden', resolution=0.1, use_rep='X_deephex')
+    assert p.obs['deephex_domain'].nunique() >= 2 and adjusted_rand_score(p.obs.true_domain, p.obs.deephex_domain) > 0.6
