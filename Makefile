@@ -34,6 +34,8 @@ figures: setup
 	  -p plan full -p benchmark_dir $(abspath $(BENCH_RUN)) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
 	$(PAPERMILL) nbs/31_figures_scaling.ipynb $(FIGURES)/executed/31_figures_scaling.ipynb \
 	  -p scaling_json $(abspath benchmarks/scaling.json) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
+	$(PAPERMILL) nbs/32_figures_biology.ipynb $(FIGURES)/executed/32_figures_biology.ipynb \
+	  -p plan full -p benchmark_dir $(abspath $(BENCH_RUN)) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
 
 lab: setup
 	$(BIN)/jupyter lab nbs

@@ -970,7 +970,10 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
     if 'cell_types' in done and (adata.obs['deephex_cell_type'] == 'tumour').sum() >= 2:
         tumour_fraction(adata)                                               # malignant epithelium, not ducts
         tumour_regions(adata, score_key='deephex_tumour_fraction', threshold=0.5, edge_um=edge_um)
-        region_test(adata, 'deephex_tumour_fraction'); done.append('tumour_regions')
+        # the regions' test is of the most spatially variable gene that did not define them (not a tumour marker)
+        used = set(adata.uns['deephex_cell_type'].get('markers', {}).get('tumour', []))
+        free = [g for g in adata.uns['moranI'].index if g not in used] if 'moranI' in adata.uns else []
+        region_test(adata, free[0] if free else 'deephex_tumour_fraction'); done.append('tumour_regions')
     elif signature is None: skipped['tumour_regions'] = 'no signature given'
     elif isinstance(signature, str) and signature not in TUMOUR_SIGNATURES: _signature(adata, signature)   # raises: unknown name
     elif not _gene_index(adata, TUMOUR_SIGNATURES.get(signature, signature) if isinstance(signature, str) else signature, missing='drop'):

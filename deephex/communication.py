@@ -196,7 +196,7 @@ def plot_communication(table:pd.DataFrame, # from `niche_response` or `cell_type
     if len(dec):
         ax.scatter(-np.log10(dec['pvalue'].clip(1e-300)), np.random.default_rng(0).uniform(-1.4, -0.6, len(dec)), s=10, color='grey',
                    label=f"{len(dec)} decoys ({(dec['fdr'] < fdr).mean():.0%} at FDR < {fdr:g})")
-        ax.legend(frameon=False, fontsize=8, loc='lower right')
+        ax.legend(frameon=False, fontsize=8, loc='upper right', bbox_to_anchor=(1, -0.12 if len(real) else 1))
     ax.set_yticks(list(y) + [-1]); ax.set_yticklabels(lab + ['decoys'], fontsize=7)
     ax.set_xlabel('-log10 p'); ax.set_title(title)
     _save(ax, save)
