@@ -62,6 +62,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'deephex.analysis.smooth_embedding': ('analysis.html#smooth_embedding', 'deephex/analysis.py'),
                                   'deephex.analysis.spatially_variable_genes': ( 'analysis.html#spatially_variable_genes',
                                                                                  'deephex/analysis.py'),
+                                  'deephex.analysis.spot_labels': ('analysis.html#spot_labels', 'deephex/analysis.py'),
                                   'deephex.analysis.superpixel_size_um': ('analysis.html#superpixel_size_um', 'deephex/analysis.py'),
                                   'deephex.analysis.synthetic_prediction': ('analysis.html#synthetic_prediction', 'deephex/analysis.py'),
                                   'deephex.analysis.truth_labels': ('analysis.html#truth_labels', 'deephex/analysis.py'),

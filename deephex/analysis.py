@@ -21,11 +21,11 @@ from .evaluate import superpixel_rc, superpixel_anndata
 # %% auto #0
 __all__ = ['SYNTHETIC_DOMAINS', 'TUMOUR_SIGNATURES', 'REGIONS', 'REGION_COLOURS', 'synthetic_prediction', 'grid_shape',
            'superpixel_size_um', 'lognormalized', 'grid_neighbors', 'smooth_embedding', 'domains', 'plot_domains',
-           'plot_genes', 'tumour_score', 'tumour_fraction', 'tumour_regions', 'region_test', 'plot_region_test',
-           'plot_tumour_regions', 'variable_genes', 'spatially_variable_genes', 'plot_spatially_variable_genes',
-           'pattern_enhancement', 'plot_pattern_enhancement', 'lr_pairs', 'ligand_receptor', 'interaction_map',
-           'plot_ligand_receptor', 'plot_interaction_map', 'analyse', 'plot_analysis', 'analyse_prediction',
-           'truth_labels']
+           'plot_genes', 'tumour_score', 'tumour_fraction', 'tumour_regions', 'spot_labels', 'region_test',
+           'plot_region_test', 'plot_tumour_regions', 'variable_genes', 'spatially_variable_genes',
+           'plot_spatially_variable_genes', 'pattern_enhancement', 'plot_pattern_enhancement', 'lr_pairs',
+           'ligand_receptor', 'interaction_map', 'plot_ligand_receptor', 'plot_interaction_map', 'analyse',
+           'plot_analysis', 'analyse_prediction', 'truth_labels']
 
 # %% ../nbs/12_analysis.ipynb #34ed7aa7
 SYNTHETIC_DOMAINS = ('tumour', 'tumour edge', 'stroma', 'duct', 'adipose')
@@ -542,6 +542,34 @@ def tumour_regions(adata:AnnData, # superpixel prediction
                                 quantile=float(quantile) if quantile is not None else -1., edge_um=float(edge_um),
                                 inside_um=float(inside_um), min_area_um2=float(min_area_um2), superpixel_um=um)
     return adata
+
+# %% ../nbs/12_analysis.ipynb #a1f0c003
+def spot_labels(adata:AnnData, # analysed superpixels (obsm['spatial'] in full-resolution px)
+                spots:AnnData, # the spots (obsm['spatial'] in the same px)
+                keys=('deephex_region', 'deephex_domain', 'deephex_cell_type'), # categorical obs columns to transfer (absent ones skipped)
+                spot_diameter_um:float|None=None, # default the prediction's geometry
+                um_per_px:float|None=None, # full-resolution µm per px; default the prediction's
+               )->pd.DataFrame: # per spot: each key's majority label ('' for a spot with no superpixel) and f'{key}_share'
+    "The majority label of the superpixels inside each spot's disk, and its share."
+    from scipy.spatial import cKDTree
+    prov = adata.uns.get('deephex', {})
+    d_um = spot_diameter_um or prov.get('geometry', {}).get('spot_diameter_um')
+    upp = um_per_px or prov.get('um_per_px')
+    if d_um is None or upp is None: raise InputError("cannot tell the spot size in pixels", "spot_diameter_um / um_per_px",
+                                                     "pass spot_diameter_um= and um_per_px= (full resolution)")
+    if 'spatial' not in spots.obsm: raise InputError("spots have no obsm['spatial']", "spots", "pass the input spots with full-resolution (x, y) coordinates")
+    keys = [k for k in ([keys] if isinstance(keys, str) else keys) if k in adata.obs]
+    inside = cKDTree(np.asarray(adata.obsm['spatial'], float)).query_ball_point(np.asarray(spots.obsm['spatial'], float), d_um/2/upp)
+    out = pd.DataFrame(index=spots.obs_names.copy())
+    for k in keys:
+        lab = adata.obs[k].astype(str).to_numpy()
+        best, share = [], []
+        for idx in inside:
+            if not idx: best.append(''); share.append(np.nan); continue
+            v, c = np.unique(lab[idx], return_counts=True)
+            best.append(v[c.argmax()]); share.append(c.max()/c.sum())
+        out[k], out[f'{k}_share'] = best, np.asarray(share, np.float32)
+    return out
 
 # %% ../nbs/12_analysis.ipynb #b7e94d25
 def _stars(p:float)->str:
@@ -1063,6 +1091,9 @@ def analyse_prediction(prediction, # prediction .h5ad path (written by deephex.t
         if key in adata.uns: adata.uns[key].to_csv(out/name); paths[key] = out/name
     for key, name in (('deephex_niche', 'ligand_receptor.csv'), ('deephex_ligrec', 'ligrec.csv')):
         if key in adata.uns: adata.uns[key].to_csv(out/name, index=False); paths[key] = out/name
+    if spots is not None:
+        sp_ = spots.spots if isinstance(spots, Sample) else spots
+        spot_labels(adata, sp_).to_csv(out/'spots.csv'); paths['spots'] = out/'spots.csv'
     cols = ['row', 'col'] + [c for c in ('deephex_domain', 'deephex_cell_type', 'deephex_tumour_fraction', 'deephex_tumour_score', 'deephex_region',
                                          'deephex_region_distance_um') if c in adata.obs]
     adata.obs[cols].to_csv(out/'superpixels.csv'); paths['superpixels'] = out/'superpixels.csv'

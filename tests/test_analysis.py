@@ -164,3 +164,10 @@ def test_leiden_above_scanpys_brute_force_limit():
     assert p.n_obs > 4096
     dx.domains(p, method='leiden', resolution=0.1, use_rep='X_deephex')
     assert p.obs['deephex_domain'].nunique() >= 2 and adjusted_rand_score(p.obs.true_domain, p.obs.deephex_domain) > 0.6
+
+
+def test_analyse_prediction_transfers_labels_to_spots(tmp_path, synthetic):
+    p, sample = synthetic[0].copy(), synthetic[1]
+    paths = dx.analyse_prediction(p, tmp_path/'out', spots=sample.spots, n_domains=5, n_perms=20, figure=False, progress=False)
+    s = pd.read_csv(paths['spots'], index_col=0)
+    assert len(s) == sample.spots.n_obs and {'deephex_region', 'deephex_region_share', 'deephex_cell_type'} <= set(s.columns)
