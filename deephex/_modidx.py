@@ -143,6 +143,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'deephex.cli': { 'deephex.cli._add_run_options': ('cli.html#_add_run_options', 'deephex/cli.py'),
                              'deephex.cli._cmd_analyse': ('cli.html#_cmd_analyse', 'deephex/cli.py'),
                              'deephex.cli._cmd_benchmark': ('cli.html#_cmd_benchmark', 'deephex/cli.py'),
+                             'deephex.cli._cmd_cells': ('cli.html#_cmd_cells', 'deephex/cli.py'),
                              'deephex.cli._cmd_demo': ('cli.html#_cmd_demo', 'deephex/cli.py'),
                              'deephex.cli._cmd_evaluate': ('cli.html#_cmd_evaluate', 'deephex/cli.py'),
                              'deephex.cli._cmd_features': ('cli.html#_cmd_features', 'deephex/cli.py'),

@@ -148,6 +148,7 @@ def cells_from_nuclei(pred:AnnData, # superpixel prediction
     props = pd.DataFrame(regionprops_table(cells, properties=('label', 'centroid', 'area'))).sort_values('label')
     W = cell_expression(pred, cells, len(ids))
     X = W @ (pred.X if sp.issparse(pred.X) else np.asarray(pred.X, np.float32))
+    X = X.toarray() if sp.issparse(X) else X                                     # counts of a truth are sparse
     obs = pd.DataFrame(dict(x=props['centroid-1'].to_numpy(), y=props['centroid-0'].to_numpy(), area_um2=props['area'].to_numpy()*upp**2,
                             nucleus_area_um2=nuc.set_index('label')['area'].reindex(props['label']).to_numpy()*upp**2,
                             n_superpixels=np.asarray((W > 0).sum(1)).ravel()),
@@ -175,6 +176,11 @@ def predict_cells(prediction, # prediction.h5ad path or AnnData (deephex run / p
                  )->AnnData: # cells
     "Cells of a section with their expected counts: nuclei detected on the H&E (or given as labels), grown into cells, fed from the superpixel map."
     import anndata as ad
+    if isinstance(prediction, (str, Path)) and not Path(prediction).is_file():
+        raise InputError("prediction file not found", prediction, "pass the prediction.h5ad written by `deephex run` or `deephex predict`")
+    if markers is not False:
+        from deephex.celltypes import marker_table
+        marker_table(markers)                                                       # a bad table stops here, before detection
     pred = ad.read_h5ad(prediction) if isinstance(prediction, (str, Path)) else prediction
     upp, _ = _grid_info(pred)
     if out is not None and (Path(out)/'cells.h5ad').exists():

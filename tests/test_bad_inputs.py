@@ -298,3 +298,27 @@ def test_analyse_refuses_an_interactions_table_without_its_columns(prediction, t
     (tmp_path/'lr.csv').write_text('from,to\nSPP1,CD44\n')
     expect_error(['analyse', prediction, '--out', tmp_path/'a', '--interactions', tmp_path/'lr.csv'], 'no ligand/receptor columns',
                  [prediction, tmp_path/'lr.csv'])
+
+
+def test_cells_refuses_a_missing_prediction(tmp_path):
+    expect_error(['cells', tmp_path/'nope.h5ad', '--image', tmp_path/'he.tif', '--out', tmp_path/'c'], 'prediction file not found')
+
+
+def test_cells_needs_an_image_or_labels(prediction, tmp_path):
+    expect_error(['cells', prediction, '--out', tmp_path/'c'], 'no image and no labels', [prediction])
+
+
+def test_cells_from_a_label_image(prediction, tmp_path):
+    "`deephex cells PRED --labels L`: one cell per label, expected counts from the map, and a second run refuses to overwrite."
+    import tifffile
+    p = ad.read_h5ad(prediction)
+    H, W = (int(s) for s in p.uns['deephex']['fullres_shape'])
+    lab = np.zeros((H, W), np.uint16)
+    rr, cc = np.mgrid[:H, :W]
+    for k, (y, x) in enumerate([(H//3, W//3), (H//2, W//2), (2*H//3, W//2)], 1): lab[(rr - y)**2 + (cc - x)**2 <= 36] = k
+    tifffile.imwrite(tmp_path/'labels.tif', lab)
+    rc, text = run_cli('cells', prediction, '--labels', tmp_path/'labels.tif', '--expand-um', 0, '--out', tmp_path/'c', '--quiet')
+    assert rc in (0, None), text
+    cells = ad.read_h5ad(tmp_path/'c'/'cells.h5ad')
+    assert cells.n_obs == 3 and cells.shape[1] == p.n_vars and (np.asarray(cells.X).sum(1) > 0).all()
+    expect_error(['cells', prediction, '--labels', tmp_path/'labels.tif', '--out', tmp_path/'c'], 'already holds cells.h5ad', [tmp_path/'c'])
