@@ -57,6 +57,9 @@ nbtest: setup
 pytest: setup
 	$(BIN)/python -m pytest tests -q --durations=5 $(PYTESTFLAGS)
 
+# make test runs every notebook top to bottom, slow cells included (at their small parameters): a notebook that
+# fails Run All fails CI. make test-fast skips the slow cells and slow tests.
+test: NBFLAGS = --flags slow
 test: check-sync nbtest pytest
 
 test-fast: PYTESTFLAGS = -m "not slow"
