@@ -23,9 +23,9 @@ __all__ = ['SYNTHETIC_DOMAINS', 'TUMOUR_SIGNATURES', 'REGIONS', 'REGION_COLOURS'
            'superpixel_size_um', 'lognormalized', 'grid_neighbors', 'smooth_embedding', 'domains', 'plot_domains',
            'plot_genes', 'tumour_score', 'tumour_fraction', 'tumour_regions', 'spot_labels', 'region_test',
            'plot_region_test', 'plot_tumour_regions', 'variable_genes', 'spatially_variable_genes',
-           'plot_spatially_variable_genes', 'pattern_enhancement', 'plot_pattern_enhancement', 'lr_pairs',
-           'ligand_receptor', 'interaction_map', 'plot_ligand_receptor', 'plot_interaction_map', 'analyse',
-           'plot_analysis', 'analyse_prediction', 'truth_labels']
+           'plot_spatially_variable_genes', 'pattern_enhancement', 'plot_pattern_enhancement', 'packaged_table',
+           'user_table', 'lr_pairs', 'ligand_receptor', 'interaction_map', 'plot_ligand_receptor',
+           'plot_interaction_map', 'analyse', 'plot_analysis', 'analyse_prediction', 'truth_labels']
 
 # %% ../nbs/12_analysis.ipynb #34ed7aa7
 SYNTHETIC_DOMAINS = ('tumour', 'tumour edge', 'stroma', 'duct', 'adipose')
@@ -784,19 +784,27 @@ def plot_pattern_enhancement(adata:AnnData, # with uns[key] from `pattern_enhanc
     return ax
 
 # %% ../nbs/12_analysis.ipynb #987809a9
+def packaged_table(name:str, # file name in deephex/data
+                   argument:str, # the argument that would replace it, for the message
+                  )->pd.DataFrame:
+    "A CSV that ships with deephex (package data)."
+    from importlib.resources import files
+    f = files('deephex').joinpath('data', name)
+    if not f.is_file(): raise InputError(f"the packaged table {name} is missing", f"deephex/data/{name}",
+                                         f"reinstall deephex (the CSV is package data) or pass {argument}= your own table")
+    with f.open() as fh: return pd.read_csv(fh)
+
+def user_table(path)->pd.DataFrame:
+    "A user's CSV or TSV (optionally gzipped), the separator from the file name."
+    from deephex.io import read_table
+    p = Path(path)
+    return read_table(p, sep='\t' if p.suffix.lower() in ('.tsv', '.txt') or p.name.lower().endswith('.tsv.gz') else ',')
+
 def lr_pairs(pairs=None, # None (deephex's table), a file path, a DataFrame, or (ligand, receptor) tuples
             )->pd.DataFrame: # columns ligand, receptor (and any others, e.g. pathway), unique pairs
     "A ligand–receptor table: deephex's curated human pairs, or yours (file, DataFrame in deephex/squidpy/OmniPath form, tuples)."
-    if pairs is None:
-        from importlib.resources import files
-        f = files('deephex').joinpath('data/lr_pairs.csv')
-        if not f.is_file(): raise InputError("the packaged ligand-receptor table is missing", "deephex/data/lr_pairs.csv",
-                                             "reinstall deephex (the CSV is package data) or pass pairs= your own table")
-        with f.open() as fh: df = pd.read_csv(fh)
-    elif isinstance(pairs, (str, Path)):
-        from deephex.io import read_table
-        p = Path(pairs)
-        df = read_table(p, sep='\t' if p.suffix.lower() in ('.tsv', '.txt') or p.name.lower().endswith('.tsv.gz') else ',')
+    if pairs is None: df = packaged_table('lr_pairs.csv', 'pairs')
+    elif isinstance(pairs, (str, Path)): df = user_table(pairs)
     elif isinstance(pairs, pd.DataFrame): df = pairs.copy()
     else:
         pairs = list(pairs)

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from .core import InputError, Key
-from .analysis import lognormalized, plot_domains
+from .analysis import lognormalized, plot_domains, packaged_table, user_table
 
 # %% auto #0
 __all__ = ['marker_table', 'marker_scores', 'reference_scores', 'cell_types', 'cell_type_agreement', 'plot_cell_types']
@@ -22,16 +22,10 @@ __all__ = ['marker_table', 'marker_scores', 'reference_scores', 'cell_types', 'c
 def marker_table(markers=None, # None (deephex's table), a CSV/TSV path, a DataFrame (`cell_type`, `gene`), or {type: [genes]}
                 )->pd.DataFrame: # columns cell_type, gene; unique rows, in the order given
     "A cell-type marker table: deephex's packaged human markers, or yours."
-    if markers is None:
-        from importlib.resources import files
-        f = files('deephex').joinpath('data/cell_type_markers.csv')
-        if not f.is_file(): raise InputError("the packaged marker table is missing", "deephex/data/cell_type_markers.csv",
-                                             "reinstall deephex (the CSV is package data) or pass markers= your own table")
-        with f.open() as fh: df = pd.read_csv(fh)
+    if markers is None: df = packaged_table('cell_type_markers.csv', 'markers')
     elif isinstance(markers, (str, Path)):
-        p = Path(markers)
-        if not p.is_file(): raise InputError("marker table not found", p, "pass a CSV with columns cell_type, gene")
-        df = pd.read_csv(p, sep='\t' if p.suffix.lower() in ('.tsv', '.txt') else ',')
+        if not Path(markers).is_file(): raise InputError("marker table not found", markers, "pass a CSV with columns cell_type, gene")
+        df = user_table(markers)
     elif isinstance(markers, dict): df = pd.DataFrame([(t, g) for t, gs in markers.items() for g in gs], columns=['cell_type', 'gene'])
     elif isinstance(markers, pd.DataFrame): df = markers.copy()
     else: raise InputError(f"cannot read markers from a {type(markers).__name__}", "markers", "pass a CSV path, a DataFrame or {type: [genes]}")
