@@ -58,12 +58,10 @@ def measure(bench:Path, name:str)->dict:
     true_cells = pd.read_parquet(vh/'truth'/'cells.parquet')
     i, j = mutual_matches(nuclei[['x', 'y']].to_numpy(), true_cells[['x', 'y']].to_numpy(), MATCH_UM/upp)
     res = dict(n_detected=len(nuclei), n_true=len(true_cells), n_matched=len(i), precision=len(i)/max(len(nuclei), 1), recall=len(i)/max(len(true_cells), 1))
-    counts = ad.read_h5ad(vh/'truth'/'cell_counts.h5') if (vh/'truth'/'cell_counts.h5').suffix == '.h5ad' else None
-    if counts is None:
-        import scanpy as sc
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            counts = sc.read_10x_h5(vh/'truth'/'cell_counts.h5')
+    import scanpy as sc
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        counts = sc.read_10x_h5(vh/'truth'/'cell_counts.h5')                        # the simulator's per-cell counts (10x HDF5)
     truth_map = ad.read_h5ad(data/'sample-300genes'/'truth.h5ad')
     maps = dict(deephex=deephex, interpolation=ad.read_h5ad(preds['interpolation']), truth_8um=truth_map)
     for k, m in maps.items():

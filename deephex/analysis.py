@@ -560,15 +560,16 @@ def spot_labels(adata:AnnData, # analysed superpixels (obsm['spatial'] in full-r
     if 'spatial' not in spots.obsm: raise InputError("spots have no obsm['spatial']", "spots", "pass the input spots with full-resolution (x, y) coordinates")
     keys = [k for k in ([keys] if isinstance(keys, str) else keys) if k in adata.obs]
     inside = cKDTree(np.asarray(adata.obsm['spatial'], float)).query_ball_point(np.asarray(spots.obsm['spatial'], float), d_um/2/upp)
+    spot = np.repeat(np.arange(len(inside)), [len(i) for i in inside])             # (spot, superpixel) pairs
+    sup = np.concatenate([np.asarray(i, np.int64) for i in inside]) if len(spot) else np.zeros(0, np.int64)
     out = pd.DataFrame(index=spots.obs_names.copy())
     for k in keys:
-        lab = adata.obs[k].astype(str).to_numpy()
-        best, share = [], []
-        for idx in inside:
-            if not idx: best.append(''); share.append(np.nan); continue
-            v, c = np.unique(lab[idx], return_counts=True)
-            best.append(v[c.argmax()]); share.append(c.max()/c.sum())
-        out[k], out[f'{k}_share'] = best, np.asarray(share, np.float32)
+        n = pd.DataFrame(dict(spot=spot, label=adata.obs[k].astype(str).to_numpy()[sup])).value_counts().reset_index(name='n')
+        n = n.sort_values(['spot', 'n', 'label'], ascending=[True, False, True])          # the majority, ties by name
+        top = n.drop_duplicates('spot').set_index('spot')
+        share = top['n']/n.groupby('spot')['n'].sum()
+        out[k] = top['label'].reindex(range(len(inside))).fillna('').to_numpy()
+        out[f'{k}_share'] = share.reindex(range(len(inside))).to_numpy(np.float32)
     return out
 
 # %% ../nbs/12_analysis.ipynb #b7e94d25
@@ -987,14 +988,14 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
             progress:bool=True, # tqdm bars
            )->AnnData: # the same AnnData, with every result key
     "Run every downstream analysis: grid graph, domains, cell types, spatially variable genes, tumour regions, cell–cell communication (niche response and squidpy ligrec, with decoys), pattern enhancement. Writes the keys of each step and `uns['deephex_analysis']` (steps run and skipped)."
-    from deephex.celltypes import cell_types, marker_table
+    from deephex.celltypes import cell_types, marker_table, callable_types
     from deephex.communication import niche_response, cell_type_ligrec
     table, pairs = marker_table(markers), lr_pairs(pairs)                   # the user's tables are read (and refused) before any step
     done, skipped = [], {}
     steps = tqdm(total=7, desc='analysis', disable=not progress)
     grid_neighbors(adata); done.append('grid_neighbors'); steps.update()
     domains(adata, n_domains, method, use_rep, smooth, seed=seed); done.append('domains'); steps.update()
-    if table['gene'].isin(set(adata.var_names)).groupby(table['cell_type']).sum().ge(2).sum() < 2:
+    if len(callable_types(adata.var_names, table)) < 2:
         skipped['cell_types'] = 'fewer than two cell types with 2 markers in the data'
     else:
         with warnings.catch_warnings():

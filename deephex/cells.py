@@ -92,7 +92,7 @@ def detect_nuclei(image, # HEImage, an image path, or an RGB array
 
 # %% ../nbs/12d_cells.ipynb #c9000011
 def _grid_info(pred:AnnData)->tuple:
-    "(full-resolution µm per px, superpixel edge in full-res px, {(row, col): obs index}) of a prediction."
+    "(full-resolution µm per px, superpixel edge in full-resolution px) of a prediction."
     prov = pred.uns.get('deephex', {})
     if 'um_per_px' not in prov or 'geometry' not in prov:
         raise InputError("the prediction has no uns['deephex'] geometry", "prediction", "pass a prediction.h5ad written by deephex run / predict")
@@ -102,7 +102,7 @@ def _grid_info(pred:AnnData)->tuple:
     return upp, sp_px
 
 def cell_expression(pred:AnnData, # superpixel prediction (deephex run / predict)
-                    labels:np.ndarray, # full-resolution cell label image (0 background), or a callable box -> labels
+                    labels:np.ndarray, # full-resolution cell label image (0 background)
                     n_cells:int, # labels run 1..n_cells
                     tile_px:int=4096, # rows/cols of labels read at a time
                    )->sp.csr_matrix: # (n_cells, n_obs of pred) weights: the share of each superpixel each cell covers
@@ -131,7 +131,6 @@ def cells_from_nuclei(pred:AnnData, # superpixel prediction
                       nuclei_labels:np.ndarray, # full-resolution nucleus label image (0 background), as `detect_nuclei(return_labels=True)`
                       expand_um:float=4., # grow each nucleus by up to this much into a cell (no overlap)
                       markers=None, # cell-type markers (`deephex.celltypes`); None: the packaged table; False: no cell types
-                      progress:bool=True,
                      )->AnnData: # one observation per cell
     "Cells from nuclei: nuclei grown into cells, each cell's expected counts from the superpixels under it, centroid, areas and cell type."
     from skimage.segmentation import expand_labels
@@ -157,9 +156,9 @@ def cells_from_nuclei(pred:AnnData, # superpixel prediction
     a.obsm[Key.spatial] = obs[['x', 'y']].to_numpy()
     a.uns['deephex'] = dict(source='deephex.cells', expand_um=float(expand_um), um_per_px=upp, units='expected counts per cell')
     if markers is not False:
-        from deephex.celltypes import cell_types, marker_table
+        from deephex.celltypes import cell_types, marker_table, callable_types
         t = marker_table(markers)
-        if t['gene'].isin(set(a.var_names)).groupby(t['cell_type']).sum().ge(2).sum() >= 2:
+        if len(callable_types(a.var_names, t)) >= 2:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
                 cell_types(a, t)
@@ -197,7 +196,7 @@ def predict_cells(prediction, # prediction.h5ad path or AnnData (deephex run / p
         if shape and img.shape != shape: raise InputError(f"the image is {img.shape[1]} x {img.shape[0]} px, the prediction's {shape[1]} x {shape[0]}",
                                                          "image", "pass the H&E the prediction was made from")
         nuclei, lab = detect_nuclei(img, upp, progress=progress, return_labels=True)
-    cells = cells_from_nuclei(pred, lab, expand_um, markers, progress)
+    cells = cells_from_nuclei(pred, lab, expand_um, markers)
     if out is not None:
         o = Path(out); o.mkdir(parents=True, exist_ok=True)
         cells.write_h5ad(o/'cells.h5ad')

@@ -16,7 +16,8 @@ from .core import InputError, Key
 from .analysis import lognormalized, plot_domains, packaged_table, user_table
 
 # %% auto #0
-__all__ = ['marker_table', 'marker_scores', 'reference_scores', 'cell_types', 'cell_type_agreement', 'plot_cell_types']
+__all__ = ['marker_table', 'callable_types', 'marker_scores', 'reference_scores', 'cell_types', 'cell_type_agreement',
+           'plot_cell_types']
 
 # %% ../nbs/12b_cell_types.ipynb #c7000007
 def marker_table(markers=None, # None (deephex's table), a CSV/TSV path, a DataFrame (`cell_type`, `gene`), or {type: [genes]}
@@ -48,6 +49,15 @@ def _usable_markers(genes:pd.Index, table:pd.DataFrame, min_genes:int)->dict:
     if not by_type: raise InputError(f"no cell type has {min_genes} markers in the data", "markers",
                                      "pass a marker table whose genes the prediction holds (predictions keep the selected genes only)")
     return by_type
+
+def callable_types(genes, # the genes of the data (var_names)
+                   markers=None, # marker table (see `marker_table`)
+                   min_genes:int=2, # markers a type needs in the data
+                  )->list: # the types with at least `min_genes` of their markers among `genes`
+    "The cell types a marker table can call on data with these genes."
+    t = marker_table(markers)
+    n = t['gene'].isin(set(genes)).groupby(t['cell_type'], sort=False).sum()
+    return list(n.index[n >= min_genes])
 
 def marker_scores(adata:AnnData, # superpixels (or spots) x genes
                   markers=None, # marker table (see `marker_table`)

@@ -91,27 +91,25 @@ def _top_types(values:np.ndarray, labels:np.ndarray, types:list, n:int, min_coun
     means = [(values[labels == k].mean(), t) for k, t in enumerate(types) if (labels == k).sum() >= min_count]
     return [t for _, t in sorted(means, reverse=True)[:n]]
 
+def _corr_at(x:np.ndarray, nmap:np.ndarray, on:np.ndarray, rc:np.ndarray)->float:
+    "Pearson correlation of x (at superpixels rc) with nmap there, over those still on tissue; NaN when under 10 or constant."
+    v, ok = nmap[rc[:, 0], rc[:, 1]], on[rc[:, 0], rc[:, 1]] > 0
+    if ok.sum() < 10: return np.nan
+    xv, vv = x[ok] - x[ok].mean(), v[ok] - v[ok].mean()
+    d = np.sqrt((xv**2).sum()*(vv**2).sum())
+    return float((xv*vv).sum()/d) if d > 0 else np.nan
+
 def _partial_corr_null(x:np.ndarray, nmap:np.ndarray, rc:np.ndarray, on:np.ndarray, n_perms:int, min_shift:int, rng)->tuple:
-    "Correlation of x (at superpixels rc) with nmap there, and its torus-shift null draws."
+    "Correlation of x (at superpixels rc) with nmap there, and its torus-shift null draws (a constant shifted map counts as 0)."
     H, W = nmap.shape
-    def corr(m):
-        v = m[rc[:, 0], rc[:, 1]]; ok = on[rc[:, 0], rc[:, 1]] > 0
-        if ok.sum() < 10: return np.nan
-        xv, vv = x[ok] - x[ok].mean(), v[ok] - v[ok].mean()
-        d = np.sqrt((xv**2).sum()*(vv**2).sum())
-        return float((xv*vv).sum()/d) if d > 0 else np.nan
-    obs = corr(nmap)
     null = []
     while len(null) < n_perms:
         dr, dc = int(rng.integers(H)), int(rng.integers(W))
         if max(min(dr, H - dr), min(dc, W - dc)) < min_shift: continue
-        sh = (np.roll(nmap, (dr, dc), (0, 1)), np.roll(on, (dr, dc), (0, 1)))
-        v = sh[0][rc[:, 0], rc[:, 1]]; ok = sh[1][rc[:, 0], rc[:, 1]] > 0
-        if ok.sum() < 10: continue
-        xv, vv = x[ok] - x[ok].mean(), v[ok] - v[ok].mean()
-        d = np.sqrt((xv**2).sum()*(vv**2).sum())
-        null.append(float((xv*vv).sum()/d) if d > 0 else 0.)
-    return obs, np.asarray(null)
+        shifted_on = np.roll(on, (dr, dc), (0, 1))
+        if (shifted_on[rc[:, 0], rc[:, 1]] > 0).sum() < 10: continue
+        null.append(np.nan_to_num(_corr_at(x, np.roll(nmap, (dr, dc), (0, 1)), shifted_on, rc), nan=0.))
+    return _corr_at(x, nmap, on, rc), np.asarray(null)
 
 def niche_response(adata:AnnData, # superpixel prediction with obs[cluster_key] and obsm[cluster_key + '_scores']
                    cluster_key:str=Key.cell_type, # the cell types (`deephex.celltypes.cell_types`)
@@ -150,15 +148,17 @@ def niche_response(adata:AnnData, # superpixel prediction with obs[cluster_key] 
         l, r = U[:, col[t['ligand']]], U[:, col[t['receptor']]]
         best = None
         senders, receivers = _top_types(l, lab, types, n_types, min_count), _top_types(r, lab, types, n_types, min_count)
+        nmaps = {}
+        for rt in receivers:                                                         # the receptor of each receiver type, around each superpixel
+            img = np.zeros((H, W), np.float32); img[rc[:, 0], rc[:, 1]] = r*(lab == types.index(rt))
+            nmaps[rt] = ndimage.convolve(img, fp, mode='constant')/den
         for s in senders:
             sel = lab == types.index(s)
             beta, *_ = np.linalg.lstsq(Z[sel], l[sel], rcond=None)
             x = l[sel] - Z[sel] @ beta                                               # the ligand beyond the own mix
             for rt in receivers:
                 if rt == s and not autocrine: continue
-                img = np.zeros((H, W), np.float32); img[rc[:, 0], rc[:, 1]] = r*(lab == types.index(rt))
-                nmap = ndimage.convolve(img, fp, mode='constant')/den
-                obs, null = _partial_corr_null(x, nmap, rc[sel], on, n_perms, min_shift, rng)
+                obs, null = _partial_corr_null(x, nmaps[rt], rc[sel], on, n_perms, min_shift, rng)
                 if not np.isfinite(obs): continue
                 sd = null.std(ddof=1)
                 z = (obs - null.mean())/sd if sd > 0 else 0.
