@@ -30,18 +30,39 @@ def _spot_mask(sample:Sample)->AnnData:
     return s[np.asarray(s.obs['in_tissue']).astype(bool)] if 'in_tissue' in s.obs else s
 
 # %% auto #0
-__all__ = ['validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute', 'fit_expression_route', 'local_mean',
-           'route_lattice', 'blend_routes', 'blend_weight', 'fuse', 'fit_deephex', 'fit_model']
+__all__ = ['surroundedness', 'validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute', 'fit_expression_route',
+           'local_mean', 'route_lattice', 'blend_routes', 'blend_weight', 'fuse', 'fit_deephex', 'fit_model']
 
 # %% ../nbs/10b_fusion.ipynb #067ac449
-def validation_spots(n:int, # number of spots
+def surroundedness(xy:np.ndarray, # (n, 2) spot centres, full-resolution px
+                   pitch_px:float, # spot pitch, full-resolution px
+                   sigma:float=0.5, # Gaussian width, spot pitches (the expression route's prior_sigma)
+                  )->np.ndarray: # (n,) in [0, 1]: 1 for the best-surrounded spot
+    "How completely each spot is surrounded by measured neighbours: the Gaussian weights of the others within 2 pitches, relative to the best-surrounded spot."
+    tree = cKDTree(xy)
+    d = tree.sparse_distance_matrix(tree, 2*pitch_px, output_type='coo_matrix')
+    keep = d.row != d.col
+    w = np.bincount(d.row[keep], np.exp(-(d.data[keep]/pitch_px)**2/(2*sigma**2)), minlength=len(xy))
+    return w/max(w.max(), 1e-12)
+
+def validation_spots(xy:np.ndarray, # (n, 2) spot centres, full-resolution px
+                     pitch_px:float, # spot pitch, full-resolution px
                      fraction:float=0.1, # share held out
                      seed:int=0, # seed of the draw
+                     sigma:float=0.5, # Gaussian width of `surroundedness`, spot pitches
                     )->np.ndarray: # bool (n,), True = held out
-    "A seeded random share of the spots, held out to choose the blend."
+    "A seeded share of the best-surrounded spots, no two within 1.5 pitches, held out to choose the blend."
+    xy = np.asarray(xy, float); n = len(xy)
     if n < 3: raise InputError(f"{n} spots: too few to hold any out", "spots", "give at least 3 spots under tissue")
     k = min(n - 2, max(1, round(fraction*n)))
-    m = np.zeros(n, bool); m[np.random.default_rng(seed).permutation(n)[:k]] = True
+    tier = np.floor(surroundedness(xy, pitch_px, sigma)*10 + 1e-9)                   # tenths, 10 = as surrounded as the best
+    order = np.random.default_rng(seed).permutation(n)
+    order = order[np.argsort(-tier[order], kind='stable')]                            # best-surrounded first, random within a tenth
+    tree, m, blocked = cKDTree(xy), np.zeros(n, bool), np.zeros(n, bool)
+    for i in order:
+        if m.sum() == k: break
+        if not blocked[i]: m[i] = True; blocked[tree.query_ball_point(xy[i], 1.5*pitch_px)] = True
+    for i in order[~m[order]][:k - m.sum()]: m[i] = True                               # too few far enough apart: the next best
     return m
 
 # %% ../nbs/10b_fusion.ipynb #5176b415
@@ -265,7 +286,7 @@ def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mas
     st = (settings or TrainSettings()).replace(**overrides)
     t0 = time.time()
     spots = _spot_mask(sample)
-    val = validation_spots(spots.n_obs, st.val_fraction, st.seed)
+    val = validation_spots(spots.obsm['spatial'], sample.geometry.spot_pitch_um/sample.um_per_px, st.val_fraction, st.seed, st.prior_sigma)
     fit_sample = sample.replace(spots=spots[~val].copy())
     hd_fit = enhance_spots(fit_sample.spots, sample.geometry, sample.um_per_px)
     with torch_threads(n_threads):
@@ -288,7 +309,7 @@ def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mas
     hd = hd if hd is not None else enhance_spots(spots, sample.geometry, sample.um_per_px)
     A = fuse(trained, sample, feature_map, w, tokens=hd, summary=summary, encoder=encoder, progress=progress, region=region, n_threads=n_threads)
     A.uns['deephex'] = {**dict(A.uns['deephex']), 'model': 'deephex',
-                        'fusion': dict(route_weight=w, chosen='held-out spots (bagged over 200 resamples)' if st.route_weight is None else 'fixed', n_heldout=int(val.sum()),
+                        'fusion': dict(route_weight=w, chosen='best-surrounded held-out spots (bagged over 200 resamples)' if st.route_weight is None else 'fixed', n_heldout=int(val.sum()),
                                        heldout_pearson=dict(histology=float(np.nanmean(pearson_columns(Av, Yv))),
                                                             expression=float(np.nanmean(pearson_columns(Ev, Yv))),
                                                             blend=float(np.nanmean(pearson_columns((1 - w)*Av + w*Ev, Yv)))),

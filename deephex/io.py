@@ -657,10 +657,15 @@ def read_anndata(path_or_adata:str|Path|AnnData, # .h5ad file or AnnData
                        obs=obs, in_tissue_only=in_tissue_only)
 
 # %% ../nbs/02_io.ipynb #20ec6b54
-READERS = dict(visium_hd=read_visium_hd, visium=read_visium, xenium=read_xenium_cells, legacy_st=read_legacy_st,
-               istar=read_istar, anndata=read_anndata)
+def _read_spatialdata(path, **kw)->Sample:
+    "`deephex.sdata.read_spatialdata` (imported on use: spatialdata is slow to import)."
+    from deephex.sdata import read_spatialdata
+    return read_spatialdata(path, **kw)
 
-def read_sample(fmt:str, # format name ('visium_hd', 'visium', 'xenium', 'legacy_st', 'istar', 'anndata') or 'FORMAT:PATH'
+READERS = dict(visium_hd=read_visium_hd, visium=read_visium, xenium=read_xenium_cells, legacy_st=read_legacy_st,
+               istar=read_istar, anndata=read_anndata, spatialdata=_read_spatialdata)
+
+def read_sample(fmt:str, # format name ('visium_hd', 'visium', 'xenium', 'legacy_st', 'istar', 'anndata', 'spatialdata') or 'FORMAT:PATH'
                 path:str|Path|None=None, # the input (folder or file; see each reader)
                 **kw, # options of the reader
                )->Sample:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_pipeline.ipynb #b713f604
 from __future__ import annotations
-import json, math, warnings
+import json, math, shutil, warnings
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 
@@ -93,7 +93,7 @@ def _reader_kwargs(read:ReadSettings)->dict:
     kw = {}
     if read.image: kw['image'] = read.image
     if read.input_um_per_px: kw['um_per_px'] = read.input_um_per_px
-    if read.input_format == 'visium_hd': kw['bin_size'] = read.bin_size
+    if read.input_format == 'visium_hd' or (read.input_format == 'spatialdata' and read.bin_size != 8): kw['bin_size'] = read.bin_size
     return kw
 
 def analysis_geometry(geometry:Geometry, # the input's geometry (its spot layout is kept)
@@ -276,6 +276,15 @@ def _run(cfg:RunConfig, out:Path, progress:bool)->dict:
             pred = ad.read_h5ad(pred_path, backed='r')
             try: result['figures'] = [str(p) for p in draw_figures(out, sample, pred)]
             finally: pred.file.close()
+    # 7. SpatialData store (optional)
+    if cfg.spatialdata:
+        with stage('spatialdata'):
+            if not log.done('spatialdata', k_model, ['prediction.zarr']):
+                from deephex.sdata import write_spatialdata
+                shutil.rmtree(out/'prediction.zarr', ignore_errors=True)      # this run's own output, from an earlier prediction
+                write_spatialdata(pred_path, out/'prediction.zarr', image=sample.image, spots=sample.spots)
+                log.finish('spatialdata', k_model)
+            result['spatialdata'] = str(out/'prediction.zarr')
     result.update(seconds=stage.seconds, resources=stage.resources)
     log.finish('run', dict(config=asdict(cfg)), seconds=stage.seconds, resources=stage.resources)
     return result

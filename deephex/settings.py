@@ -155,7 +155,7 @@ class Settings:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 # %% ../nbs/00b_settings.ipynb #506ea313
-INPUT_FORMATS = ('visium_hd', 'visium', 'xenium', 'legacy_st', 'istar', 'anndata')
+INPUT_FORMATS = ('visium_hd', 'visium', 'xenium', 'legacy_st', 'istar', 'anndata', 'spatialdata')
 
 @dataclass(frozen=True)
 class ReadSettings(Settings):
@@ -255,6 +255,7 @@ class RuntimeSettings(Settings):
     device:str = setting('auto', "auto (CUDA when there is one), cpu, cuda, cuda:N, mps")
     gpu_ids:tuple|None = setting(None, "GPUs to spread processes over (torchrun); default all", low=0)
     figures:bool = setting(True, "draw figures at the end")
+    spatialdata:bool = setting(False, "also write OUT/prediction.zarr: the prediction, the H&E and the spots as a SpatialData store")
 
     def check(self):
         d = self.device.lower()

@@ -322,3 +322,27 @@ def test_cells_from_a_label_image(prediction, tmp_path):
     cells = ad.read_h5ad(tmp_path/'c'/'cells.h5ad')
     assert cells.n_obs == 3 and cells.shape[1] == p.n_vars and (np.asarray(cells.X).sum(1) > 0).all()
     expect_error(['cells', prediction, '--labels', tmp_path/'labels.tif', '--out', tmp_path/'c'], 'already holds cells.h5ad', [tmp_path/'c'])
+
+
+def test_spatialdata_store_from_the_cli(prediction, tmp_path):
+    "`deephex spatialdata PRED --image HE --cells C --out X.zarr`: opens in spatialdata with every element; a second write is refused."
+    import tifffile, spatialdata as sd
+    p = ad.read_h5ad(prediction)
+    H, W = (int(s) for s in p.uns['deephex']['fullres_shape'])
+    tifffile.imwrite(tmp_path/'he.tif', np.full((H, W, 3), 220, np.uint8))
+    cells = ad.AnnData(np.ones((2, p.n_vars), np.float32), obs=pd.DataFrame({'area_um2': [40., 60.]}, index=['a', 'b']), var=p.var[[]])
+    cells.obsm['spatial'] = np.array([[W/3, H/3], [W/2, H/2]])
+    cells.write_h5ad(tmp_path/'cells.h5ad')
+    rc, text = run_cli('spatialdata', prediction, '--image', tmp_path/'he.tif', '--cells', tmp_path/'cells.h5ad', '--out', tmp_path/'p.zarr')
+    assert rc in (0, None), text
+    s = sd.read_zarr(tmp_path/'p.zarr')
+    assert set(s.images) == {'he'} and set(s.labels) == {'superpixels'} and set(s.shapes) == {'cells'}
+    assert s.tables['prediction'].n_obs == p.n_obs and np.asarray(s['superpixels']).max() == p.n_obs
+    expect_error(['spatialdata', prediction, '--out', tmp_path/'p.zarr'], 'already exists', [prediction])
+
+
+@pytest.mark.parametrize('args, message', [(['--out', 'p.h5ad'], 'folder ending in .zarr'), (['--out', 'p.zarr', '--cells', 'nope.h5ad'], 'cells file not found'),
+                                           (['--out', 'p.zarr', '--image', 'nope.tif'], 'image file not found')])
+def test_spatialdata_refuses(prediction, tmp_path, args, message):
+    expect_error(['spatialdata', prediction] + [str(tmp_path/a) if a.endswith(('.h5ad', '.zarr', '.tif')) else a for a in args], message, [prediction])
+    assert not (tmp_path/'p.zarr').exists()
