@@ -346,3 +346,87 @@ def test_spatialdata_store_from_the_cli(prediction, tmp_path):
 def test_spatialdata_refuses(prediction, tmp_path, args, message):
     expect_error(['spatialdata', prediction] + [str(tmp_path/a) if a.endswith(('.h5ad', '.zarr', '.tif')) else a for a in args], message, [prediction])
     assert not (tmp_path/'p.zarr').exists()
+
+
+# the same kinds of mistake for iStar, Xenium-style cells and SpatialData inputs
+
+@pytest.fixture(scope='module')
+def other_inputs(tmp_path_factory):
+    "Good iStar, Xenium-style and SpatialData inputs made from one toy section; each case copies what it breaks."
+    import tifffile, spatialdata as sd
+    from spatialdata.models import Image2DModel, ShapesModel, TableModel
+    from deephex.io import write_istar
+    d = tmp_path_factory.mktemp('other')
+    vis = toy_inputs(size_um=1344, n_genes=12)[0]
+    vis.spots.X = np.rint(np.asarray(vis.spots.X))
+    rgb, xy, s = np.asarray(vis.image.read()), vis.spots.obsm['spatial'], vis.spots
+    write_istar(d/'istar', pd.DataFrame(s.X, index=s.obs_names, columns=s.var_names), xy, rgb, vis.um_per_px, 55/2/vis.um_per_px)
+    (d/'xenium').mkdir()
+    cells = ad.AnnData(s.X.copy(), obs=pd.DataFrame({'x_pixel': xy[:, 0], 'y_pixel': xy[:, 1]}, index=s.obs_names), var=s.var[[]].copy())
+    cells.write_h5ad(d/'xenium'/'cells.h5ad'); tifffile.imwrite(d/'xenium'/'he.tif', rgb)
+    (d/'xenium'/'metadata.json').write_text(json.dumps({'pixel_size_um': vis.um_per_px}))
+    t = ad.AnnData(s.X.copy(), obs=pd.DataFrame({'spot_id': np.arange(s.n_obs), 'region': pd.Categorical(['spots']*s.n_obs),
+                                                'array_row': s.obs['array_row'].to_numpy(), 'array_col': s.obs['array_col'].to_numpy()}, index=s.obs_names), var=s.var[[]].copy())
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        sd.SpatialData(images={'he': Image2DModel.parse(np.moveaxis(rgb, -1, 0), dims=('c', 'y', 'x'))},
+                       shapes={'spots': ShapesModel.parse(xy, geometry=0, radius=np.full(s.n_obs, 27.5/vis.um_per_px))},
+                       tables={'table': TableModel.parse(t, region='spots', region_key='region', instance_key='spot_id')}).write(d/'visium.zarr')
+    return d
+
+
+def test_good_other_inputs_read(other_inputs):
+    "The unbroken inputs of this battery read (so each refusal below is the mistake's)."
+    from deephex.io import read_sample
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        for fmt, p in (('istar', 'istar'), ('xenium', 'xenium'), ('spatialdata', 'visium.zarr')):
+            assert read_sample(fmt, other_inputs/p).spots.n_obs > 50, fmt
+
+
+def _istar_case(d, tmp_path, change):
+    f = copy(d/'istar', tmp_path/'istar'); change(f)
+    return f
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda f: (f/'pixel-size-raw.txt').write_text('half a micron\n'), 'pixel size (µm per raw px) is not a number'),
+    (lambda f: (f/'radius-raw.txt').write_text('-3\n'), 'must be a positive number'),
+    (lambda f: (f/'locs-raw.tsv').unlink(), 'spot locations (locs-raw.tsv)'),
+    (lambda f: pd.read_csv(f/'locs-raw.tsv', sep='\t').drop(columns=['y']).to_csv(f/'locs-raw.tsv', sep='\t', index=False), 'missing columns x, y'),
+    (lambda f: pd.read_csv(f/'locs-raw.tsv', sep='\t').iloc[5:].to_csv(f/'locs-raw.tsv', sep='\t', index=False), 'have no position'),
+    (lambda f: (f/'he-raw.jpg').write_bytes((f/'he-raw.jpg').read_bytes()[:1500]), 'he-raw.jpg'),
+], ids=['pixel size text', 'negative radius', 'no locations', 'no y column', 'spots without position', 'truncated image'])
+def test_istar_refusals(other_inputs, tmp_path, change, message):
+    f = _istar_case(other_inputs, tmp_path, change)
+    expect_error(['run', '--input', f"istar:{f}", '--out', tmp_path/'o'], message, [f])
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda f: (f/'metadata.json').unlink(), 'pixel size unknown'),
+    (lambda f: ad.AnnData(ad.read_h5ad(f/'cells.h5ad').X).write_h5ad(f/'cells.h5ad'), 'no cell coordinates'),
+    (lambda f: (f/'cells.h5ad').write_bytes((f/'cells.h5ad').read_bytes()[:3000]), 'cannot read the .h5ad'),
+    (lambda f: shutil.copy(f/'he.tif', f/'he2.tif'), 'H&E image'),
+], ids=['no pixel size', 'no coordinates', 'truncated h5ad', 'two images'])
+def test_xenium_refusals(other_inputs, tmp_path, change, message):
+    f = copy(other_inputs/'xenium', tmp_path/'x'); change(f)
+    expect_error(['run', '--input', f"xenium:{f}", '--out', tmp_path/'o'], message, [f])
+
+
+def _drop_images(f):
+    shutil.rmtree(f/'images')
+    zmeta = f/'zarr.json'
+    if zmeta.is_file():                                          # consolidated metadata of a zarr v3 store names the images too
+        m = json.loads(zmeta.read_text()); meta = m.get('consolidated_metadata', {}).get('metadata', {})
+        for k in [k for k in meta if k.startswith('images')]: del meta[k]
+        zmeta.write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda f: shutil.rmtree(f), 'SpatialData store not found'),
+    (_drop_images, 'the store has no image'),
+    (lambda f: [shutil.rmtree(p) if p.is_dir() else p.unlink() for p in f.iterdir()], 'cannot read the SpatialData store'),
+], ids=['missing store', 'no image', 'not a store'])
+def test_spatialdata_input_refusals(other_inputs, tmp_path, change, message):
+    f = copy(other_inputs/'visium.zarr', tmp_path/'v.zarr'); change(f)
+    expect_error(['run', '--input', f"spatialdata:{f}", '--out', tmp_path/'o'], message, [f] if f.exists() else [])
