@@ -394,6 +394,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'deephex.fusion.fuse': ('fusion.html#fuse', 'deephex/fusion.py'),
                                 'deephex.fusion.histology_summary': ('fusion.html#histology_summary', 'deephex/fusion.py'),
                                 'deephex.fusion.local_mean': ('fusion.html#local_mean', 'deephex/fusion.py'),
+                                'deephex.fusion.prior_support': ('fusion.html#prior_support', 'deephex/fusion.py'),
                                 'deephex.fusion.prior_weights': ('fusion.html#prior_weights', 'deephex/fusion.py'),
                                 'deephex.fusion.route_lattice': ('fusion.html#route_lattice', 'deephex/fusion.py'),
                                 'deephex.fusion.surroundedness': ('fusion.html#surroundedness', 'deephex/fusion.py'),

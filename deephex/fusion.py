@@ -30,8 +30,9 @@ def _spot_mask(sample:Sample)->AnnData:
     return s[np.asarray(s.obs['in_tissue']).astype(bool)] if 'in_tissue' in s.obs else s
 
 # %% auto #0
-__all__ = ['surroundedness', 'validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute', 'fit_expression_route',
-           'local_mean', 'route_lattice', 'blend_routes', 'blend_weight', 'fuse', 'fit_deephex', 'fit_model']
+__all__ = ['surroundedness', 'validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute', 'prior_support',
+           'fit_expression_route', 'local_mean', 'route_lattice', 'blend_routes', 'blend_weight', 'fuse', 'fit_deephex',
+           'fit_model']
 
 # %% ../nbs/10b_fusion.ipynb #067ac449
 def surroundedness(xy:np.ndarray, # (n, 2) spot centres, full-resolution px
@@ -121,7 +122,8 @@ class ExpressionRoute:
         xy = np.asarray(xy, float)
         if neighbours is None: neighbours = nearest_expression(self.hd_xy, xy, self.k, self.tree)
         w = prior_weights(self.hd_xy, xy, neighbours, self.pitch, self.sigma)
-        X = np.log1p(np.einsum('nk,nkg->ng', w, self.H[neighbours]))
+        S = sp.csr_matrix((w.ravel(), (np.repeat(np.arange(len(xy)), w.shape[1]), neighbours.ravel())), shape=(len(xy), len(self.hd_xy)))
+        X = np.log1p(S @ self.H)                                                    # the weighted mean, without an (n, k, genes) copy
         if self.summary is None: return X
         rc = self.grid.to_superpixel(xy, clip=True)
         return np.hstack([X, self.summary[rc[:, 0], rc[:, 1]]])
@@ -139,17 +141,30 @@ class ExpressionRoute:
         "Predicted spot counts (>= 0) from inputs."
         return np.clip(self.model.predict((X - self.mu)/self.sd), 0, None)
 
+def prior_support(hd_xy:np.ndarray, # (n_hd, 2) full-resolution (x, y) of the high-density vectors
+                  spot_xy:np.ndarray, # (n, 2) spot centres
+                  pitch_px:float, # spot pitch, full-resolution px
+                  sigma:float=0.5, # Gaussian width, spot pitches
+                  k_min:int=6, # at least this many
+                  k_max:int=64, # at most this many
+                 )->int: # gene tokens per location
+    "How many gene tokens the Gaussian prior needs: the median number of high-density vectors within two widths of a spot centre."
+    n = np.array([len(i) for i in cKDTree(hd_xy).query_ball_point(np.asarray(spot_xy, float), 2*sigma*pitch_px)])
+    return int(min(len(hd_xy), max(k_min, min(k_max, int(np.median(n)) if len(n) else k_min))))
+
 def fit_expression_route(spots:AnnData, # the spots it learns from (counts), obsm['spatial']
                          sample:Sample, # geometry, grid, µm per px
                          summary:np.ndarray|None, # `histology_summary`, or None
-                         k:int=6, # gene tokens per location
+                         k:int=6, # gene tokens per location, at least (more when the prior's width covers more: `prior_support`)
                          sigma:float=0.5, # Gaussian width, spot pitches
                         )->ExpressionRoute:
     "Build the high-density vectors of `spots` and fit the expression route on their leave-spot-out priors."
     hd = enhance_spots(spots, sample.geometry, sample.um_per_px)
     hd_xy = np.asarray(hd.obsm['spatial'], float)
     H = hd.X.toarray() if sp.issparse(hd.X) else np.asarray(hd.X)
-    route = ExpressionRoute(hd_xy, H, sample.geometry.spot_pitch_um/sample.um_per_px, summary, sample.grid, k, sigma)
+    pitch = sample.geometry.spot_pitch_um/sample.um_per_px
+    k = prior_support(hd_xy, spots.obsm['spatial'], pitch, sigma, k_min=k)
+    route = ExpressionRoute(hd_xy, H, pitch, summary, sample.grid, k, sigma)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                                   # enhance_spots already warned about the lattice
         W, _, _ = enhancement_weights(spots, sample.geometry, sample.um_per_px)
@@ -314,7 +329,7 @@ def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                                                             expression=float(np.nanmean(pearson_columns(Ev, Yv))),
                                                             blend=float(np.nanmean(pearson_columns((1 - w)*Av + w*Ev, Yv)))),
                                        weights_tried=np.array(list(errors), float), heldout_error=np.array(list(errors.values()), float),
-                                       prior_sigma=st.prior_sigma, seconds=dict(validation=t1 - t0, final=time.time() - t1))}
+                                       prior_sigma=st.prior_sigma, prior_tokens=int(E_fit.k), seconds=dict(validation=t1 - t0, final=time.time() - t1))}
     if bundle_dir is not None: save_bundle(bundle_dir, trained, A, route_weight=w, encoder=encoder, encoder_identity=encoder_identity, model='deephex')
     return A
 
