@@ -98,6 +98,18 @@ def svg_agreement(I:dict, truth_I:dict)->dict:
                 mean_I_truth=float(b[ok].mean()), n_genes=int(ok.sum()))
 
 
+def svg_planted(I:dict, truth_dir:Path, top:int=50)->dict:
+    "How a source's Moran's I ranks the genes the simulator patterned (cell-type markers, spatial programmes) above the rest (housekeeping, background)."
+    g = json.loads((truth_dir/'genes.json').read_text())
+    programme = {x for p in g['programmes'].values() for x in p['genes']}
+    patterned = programme | {x for m in g['markers'].values() for x in m}
+    genes = [k for k, v in I.items() if np.isfinite(v)]
+    pos, neg = [I[k] for k in genes if k in patterned], [I[k] for k in genes if k not in patterned]
+    ranked = sorted(genes, key=lambda k: -I[k])[:top]
+    return dict(auroc=_auroc(pos, neg), programme_in_top=float(np.mean([k in ranked for k in programme if k in I])),
+                n_patterned=len(pos), n_rest=len(neg), n_programme=int(sum(k in I for k in programme)))
+
+
 def measure(adata, truth_dir:Path, superpixel_um:float)->dict:
     "Every score of one source on one dataset."
     adata.uns.setdefault('superpixel_grid', dict(superpixel_um=superpixel_um))          # interpolation's file has no geometry
@@ -162,7 +174,8 @@ def main(argv=None):
                                 **cached(bench/'biology', key, lambda: measure(ad.read_h5ad(paths[src]), truth_dir, um)),
                                 segmentation=cached(bench/'biology', key + '-segmentation', lambda: segmentation(ad.read_h5ad(paths[src]), truth_dir, um)),
                                 svg=svg_agreement({k: v for k, v in I[src].items() if k not in ('seconds', 'peak_rss_gb')},
-                                                  {k: v for k, v in I['truth'].items() if k not in ('seconds', 'peak_rss_gb')}))
+                                                  {k: v for k, v in I['truth'].items() if k not in ('seconds', 'peak_rss_gb')}),
+                                svg_planted=svg_planted({k: v for k, v in I[src].items() if k not in ('seconds', 'peak_rss_gb')}, truth_dir))
     rows = [dict(tissue=r['tissue'], seed=r['seed'], source=r['source'], celltype_accuracy=r['cell_types']['accuracy'],
                  celltype_macro_f1=r['cell_types']['macro_f1'], ligrec_planted_sig=r['ligrec']['planted_significant'],
                  ligrec_decoys_sig=r['ligrec']['decoys_significant'], niche_auroc=r['niche']['auroc'],
@@ -171,6 +184,7 @@ def main(argv=None):
                  signature_precision=r['tumour_regions']['signature']['precision'], signature_recall=r['tumour_regions']['signature']['recall'],
                  edge_share=r['tumour_regions']['cell_types']['edge_share_of_non_tumour'], erbb2_ordered=r['tumour_regions']['cell_types']['ordered'],
                  svg_spearman_vs_truth=r['svg']['spearman'], moranI_abs_diff_vs_truth=r['svg']['mean_abs_diff'], mean_moranI=r['svg']['mean_I'],
+                 svg_planted_auroc=r['svg_planted']['auroc'], programme_in_top50=r['svg_planted']['programme_in_top'],
                  spp1_found=bool(r['niche']['spp1_cd44'] and r['niche']['spp1_cd44']['source'] == 'macrophage'
                                  and r['niche']['spp1_cd44']['target'] == 'tumour' and r['niche']['spp1_cd44']['fdr'] < 0.05))
             for r in results.values()]
@@ -194,7 +208,10 @@ def main(argv=None):
             "genes: Moran's I of every gene on the 8 µm grid, against the same on the true counts: `svg_spearman_vs_truth` "
             "(rank agreement), `moranI_abs_diff_vs_truth` (mean |I - I_truth|: a blurred map overstates I, so this does not "
             "reward smoothing) and `mean_moranI`. The true counts' I is lowered by their sampling noise (a few UMIs per bin), "
-            "so no map is expected to reach it; the comparison is between sources.\n\n"
+            "so no map is expected to reach it; the comparison is between sources. `svg_planted_auroc`: how well Moran's I ranks "
+            "the genes the simulator patterned (cell-type markers and spatial programmes) above the rest (housekeeping and "
+            "background genes); `programme_in_top50`: share of the spatial-programme genes (hypoxia, EMT, ...) among the 50 "
+            "genes of highest Moran's I.\n\n"
             "## Over all sections\n\n" + _md(overall) + "\n\n## By tissue kind\n\n" + _md(by_kind) +
             "\n\n## Segmentation\n\nAdjusted Rand index of `deephex.analysis.domains` (KMeans after two rounds of grid smoothing, "
             "30 PCs) against the true domains, mean over the seeds, for each representation and number of domains k.\n\n" + _md(seg_kind) +
