@@ -101,57 +101,84 @@ def _grid_info(pred:AnnData)->tuple:
     sp_px = float(g['um_per_px'])*float(g['superpixel_size'])/upp
     return upp, sp_px
 
-def cell_expression(pred:AnnData, # superpixel prediction (deephex run / predict)
-                    labels:np.ndarray, # full-resolution cell label image (0 background)
-                    n_cells:int, # labels run 1..n_cells
-                    tile_px:int=4096, # rows/cols of labels read at a time
-                   )->sp.csr_matrix: # (n_cells, n_obs of pred) weights: the share of each superpixel each cell covers
-    "The share of every superpixel under every cell (pixel overlap of the label image with the superpixel grid)."
-    upp, sp_px = _grid_info(pred)
-    index = pd.Series(np.arange(pred.n_obs), index=pd.MultiIndex.from_arrays([pred.obs[Key.row].to_numpy(), pred.obs[Key.col].to_numpy()]))
-    H, W = labels.shape
-    rows, cols, vals = [], [], []
-    for r in range(0, H, tile_px):
-        lab = np.asarray(labels[r:r + tile_px])
-        yy, xx = np.nonzero(lab)
-        if not len(yy): continue
-        cell = lab[yy, xx].astype(np.int64) - 1
-        sr, sc = ((yy + r + 0.5)/sp_px).astype(np.int64), ((xx + 0.5)/sp_px).astype(np.int64)
-        key = pd.MultiIndex.from_arrays([sr, sc])
-        obs = index.reindex(key).to_numpy()
-        ok = ~np.isnan(obs)
-        pair = pd.DataFrame(dict(c=cell[ok], s=obs[ok].astype(np.int64))).value_counts()
-        rows.append(pair.index.get_level_values(0).to_numpy()); cols.append(pair.index.get_level_values(1).to_numpy()); vals.append(pair.to_numpy())
-    if not rows: return sp.csr_matrix((n_cells, pred.n_obs), dtype=np.float32)
-    M = sp.coo_matrix((np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))), shape=(n_cells, pred.n_obs)).tocsr()
+def _superpixel_index(pred:AnnData)->pd.Series:
+    "Observation number of each (row, col) superpixel of a prediction."
+    return pd.Series(np.arange(pred.n_obs), index=pd.MultiIndex.from_arrays([pred.obs[Key.row].to_numpy(), pred.obs[Key.col].to_numpy()]))
+
+def _overlap(index:pd.Series, sp_px:float, cells:np.ndarray, r0:int)->tuple:
+    "(cell, superpixel observation, pixels) of every cell-superpixel pair in a band of cell labels starting at full-resolution row r0."
+    yy, xx = np.nonzero(cells)
+    if not len(yy): return (np.zeros(0, np.int64),)*3
+    cell = cells[yy, xx].astype(np.int64) - 1
+    key = pd.MultiIndex.from_arrays([((yy + r0 + 0.5)/sp_px).astype(np.int64), ((xx + 0.5)/sp_px).astype(np.int64)])
+    obs = index.reindex(key).to_numpy()
+    ok = ~np.isnan(obs)
+    pair = pd.DataFrame(dict(c=cell[ok], s=obs[ok].astype(np.int64))).value_counts()
+    return pair.index.get_level_values(0).to_numpy(), pair.index.get_level_values(1).to_numpy(), pair.to_numpy()
+
+def _shares(pairs:list, n_cells:int, n_obs:int, sp_px:float)->sp.csr_matrix:
+    "Accumulated (cell, superpixel, pixels) triples as the share of each superpixel each cell covers."
+    if not pairs: return sp.csr_matrix((n_cells, n_obs), dtype=np.float32)
+    c, s_, v = (np.concatenate(x) for x in zip(*pairs))
+    M = sp.coo_matrix((v.astype(np.float32), (c, s_)), shape=(n_cells, n_obs)).tocsr()
     M.sum_duplicates()
     return (M/np.float32(sp_px**2)).astype(np.float32).tocsr()
 
+def cell_expression(pred:AnnData, # superpixel prediction (deephex run / predict)
+                    labels:np.ndarray, # full-resolution cell label image (0 background)
+                    n_cells:int, # labels run 1..n_cells
+                    tile_px:int=4096, # rows of labels read at a time
+                   )->sp.csr_matrix: # (n_cells, n_obs of pred) weights: the share of each superpixel each cell covers
+    "The share of every superpixel under every cell (pixel overlap of the label image with the superpixel grid)."
+    _, sp_px = _grid_info(pred)
+    index = _superpixel_index(pred)
+    pairs = [_overlap(index, sp_px, np.asarray(labels[r:r + tile_px]), r) for r in range(0, labels.shape[0], tile_px)]
+    return _shares([p for p in pairs if len(p[0])], n_cells, pred.n_obs, sp_px)
+
+def _cell_bands(labels, # full-resolution nucleus labels (array-like: numpy, memmap, zarr)
+                ids:np.ndarray, # sorted nucleus ids (> 0)
+                grow_px:float, # growth, full-resolution px
+                band_px:int, # rows per band
+               ):
+    "Yield (r0, cell labels, nucleus labels) of each band of rows, nuclei numbered 1..len(ids) and grown by `grow_px`; each band is grown with a margin, so growth across band edges is the whole image's."
+    from skimage.segmentation import expand_labels
+    H, m = labels.shape[0], (int(math.ceil(grow_px)) + 1 if grow_px > 0 else 0)
+    for r0 in range(0, H, band_px):
+        r1 = min(H, r0 + band_px); w0, w1 = max(0, r0 - m), min(H, r1 + m)
+        win = np.asarray(labels[w0:w1])
+        nuc = np.where(win > 0, np.searchsorted(ids, win) + 1, 0).astype(np.int32)
+        cells = expand_labels(nuc, distance=grow_px) if grow_px > 0 else nuc
+        yield r0, cells[r0 - w0:r1 - w0], nuc[r0 - w0:r1 - w0]
+
 def cells_from_nuclei(pred:AnnData, # superpixel prediction
-                      nuclei_labels:np.ndarray, # full-resolution nucleus label image (0 background), as `detect_nuclei(return_labels=True)`
+                      nuclei_labels, # full-resolution nucleus label image (0 background; numpy array, memmap or zarr), as `detect_nuclei(return_labels=True)`
                       expand_um:float=4., # grow each nucleus by up to this much into a cell (no overlap)
                       markers=None, # cell-type markers (`deephex.celltypes`); None: the packaged table; False: no cell types
+                      band_px:int=2048, # rows of the image grown and measured at a time (memory scales with band_px x width, not the slide)
                      )->AnnData: # one observation per cell
     "Cells from nuclei: nuclei grown into cells, each cell's expected counts from the superpixels under it, centroid, areas and cell type."
-    from skimage.segmentation import expand_labels
-    from skimage.measure import regionprops_table
-    upp, _ = _grid_info(pred)
-    lab = np.asarray(nuclei_labels)
-    if lab.ndim != 2 or not np.issubdtype(lab.dtype, np.integer): raise InputError("the label image must be 2-D integers", "labels", "pass one integer per nucleus, 0 for background")
-    ids = np.unique(lab[lab > 0])
+    upp, sp_px = _grid_info(pred)
+    lab = nuclei_labels if hasattr(nuclei_labels, 'shape') and hasattr(nuclei_labels, 'dtype') else np.asarray(nuclei_labels)
+    if len(lab.shape) != 2 or not np.issubdtype(lab.dtype, np.integer): raise InputError("the label image must be 2-D integers", "labels", "pass one integer per nucleus, 0 for background")
+    bands = range(0, lab.shape[0], band_px)
+    ids = np.unique(np.concatenate([np.unique(np.asarray(lab[r:r + band_px])) for r in bands]))
+    ids = ids[ids > 0]
     if not len(ids): raise InputError("the label image has no nucleus", "labels", "check the segmentation (0 is background)")
-    remap = np.zeros(int(ids.max()) + 1, np.int32); remap[ids] = np.arange(1, len(ids) + 1)
-    lab = remap[lab]
-    nuc = pd.DataFrame(regionprops_table(lab, properties=('label', 'area')))
-    cells = expand_labels(lab, distance=expand_um/upp) if expand_um > 0 else lab
-    props = pd.DataFrame(regionprops_table(cells, properties=('label', 'centroid', 'area'))).sort_values('label')
-    W = cell_expression(pred, cells, len(ids))
+    n = len(ids)
+    area, nuc_area, sy, sx = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    index, pairs = _superpixel_index(pred), []
+    for r0, cells, nuc in _cell_bands(lab, ids, expand_um/upp, band_px):
+        yy, xx = np.nonzero(cells); c = cells[yy, xx].astype(np.int64) - 1
+        area += np.bincount(c, minlength=n); sy += np.bincount(c, yy + r0, n); sx += np.bincount(c, xx, n)
+        nuc_area += np.bincount(nuc[nuc > 0].astype(np.int64) - 1, minlength=n)
+        p = _overlap(index, sp_px, cells, r0)
+        if len(p[0]): pairs.append(p)
+    W = _shares(pairs, n, pred.n_obs, sp_px)
     X = W @ (pred.X if sp.issparse(pred.X) else np.asarray(pred.X, np.float32))
     X = X.toarray() if sp.issparse(X) else X                                     # counts of a truth are sparse
-    obs = pd.DataFrame(dict(x=props['centroid-1'].to_numpy(), y=props['centroid-0'].to_numpy(), area_um2=props['area'].to_numpy()*upp**2,
-                            nucleus_area_um2=nuc.set_index('label')['area'].reindex(props['label']).to_numpy()*upp**2,
+    obs = pd.DataFrame(dict(x=sx/area, y=sy/area, area_um2=area*upp**2, nucleus_area_um2=nuc_area*upp**2,
                             n_superpixels=np.asarray((W > 0).sum(1)).ravel()),
-                       index=[f"cell_{i:07d}" for i in range(len(props))])
+                       index=[f"cell_{i:07d}" for i in range(n)])
     a = AnnData(np.asarray(X, np.float32), obs=obs, var=pred.var[[]].copy())
     a.obsm[Key.spatial] = obs[['x', 'y']].to_numpy()
     a.uns['deephex'] = dict(source='deephex.cells', expand_um=float(expand_um), um_per_px=upp, units='expected counts per cell')

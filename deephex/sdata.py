@@ -4,12 +4,11 @@
 
 # %% ../nbs/12e_spatialdata.ipynb #e9000004
 from __future__ import annotations
-import math, warnings
+import math, shutil, warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from anndata import AnnData
 
 from .core import InputError, Key, Geometry, Sample
@@ -133,9 +132,12 @@ def write_spatialdata(prediction, # prediction.h5ad (path or AnnData)
     if out.suffix != '.zarr': raise InputError("a SpatialData store is a folder ending in .zarr", out, f"use e.g. {out.with_suffix('.zarr')}")
     sdata = to_spatialdata(prediction, image, cells, spots)
     out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.stem + '.partial.zarr')                        # written whole, then renamed: never a half store under `out`
+    if part.exists(): shutil.rmtree(part)                                   # left by an interrupted write of this store
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        sdata.write(out)
+        sdata.write(part)
+    part.rename(out)
     return out
 
 # %% ../nbs/12e_spatialdata.ipynb #e9000031
