@@ -72,7 +72,7 @@ def measure(bench:Path, name:str)->dict:
     T = counts[true_ids, list(deephex.var_names)].X
     T = np.asarray(T.toarray() if hasattr(T, 'toarray') else T, np.float32)
     for k, m in maps.items():
-        cells = cells_from_nuclei(m, labels, markers=False, progress=False)
+        cells = cells_from_nuclei(m, labels, markers=False)
         P = cells.X[i]
         r, n_genes = per_gene_pearson(np.asarray(P.toarray() if hasattr(P, 'toarray') else P), T)
         res[f"pearson_{k}"] = r
