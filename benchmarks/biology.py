@@ -64,7 +64,7 @@ def tumour_scores(adata, key:str)->dict:
                 pvals=None if rt is None else dict(zip(rt['group1'] + '|' + rt['group2'], rt['pval'])))
 
 
-SEGMENTATION_K = (5, 8, 11)
+SEGMENTATION_K = (5, 8, 11, "auto")
 
 
 def segmentation(adata, truth_dir:Path, superpixel_um:float)->dict:

@@ -20,9 +20,9 @@ from .evaluate import superpixel_rc, superpixel_anndata
 
 # %% auto #0
 __all__ = ['SYNTHETIC_DOMAINS', 'TUMOUR_SIGNATURES', 'REGIONS', 'REGION_COLOURS', 'synthetic_prediction', 'grid_shape',
-           'superpixel_size_um', 'lognormalized', 'grid_neighbors', 'smooth_embedding', 'domains', 'plot_domains',
-           'plot_genes', 'tumour_score', 'tumour_fraction', 'tumour_regions', 'spot_labels', 'region_test',
-           'plot_region_test', 'plot_tumour_regions', 'variable_genes', 'spatially_variable_genes',
+           'superpixel_size_um', 'lognormalized', 'grid_neighbors', 'smooth_embedding', 'choose_n_domains', 'domains',
+           'plot_domains', 'plot_genes', 'tumour_score', 'tumour_fraction', 'tumour_regions', 'spot_labels',
+           'region_test', 'plot_region_test', 'plot_tumour_regions', 'variable_genes', 'spatially_variable_genes',
            'plot_spatially_variable_genes', 'pattern_enhancement', 'plot_pattern_enhancement', 'packaged_table',
            'user_table', 'lr_pairs', 'ligand_receptor', 'interaction_map', 'plot_ligand_receptor',
            'plot_interaction_map', 'analyse', 'plot_analysis', 'analyse_prediction', 'truth_labels']
@@ -269,10 +269,27 @@ def _representation(adata:AnnData, use_rep:str, n_pcs:int, seed:int, layer:str|N
     if n >= 2 and X.shape[1] > n: X = sc.pp.pca(np.ascontiguousarray(X, np.float32), n_comps=n, random_state=seed)
     return np.asarray(X, np.float32), used
 
+def choose_n_domains(X:np.ndarray, # (n, d) the representation to cluster
+                     k_range=range(3, 13), # numbers of domains tried
+                     n_sample:int=8000, # superpixels KMeans is fitted on for the choice
+                     seed:int=0,
+                    )->tuple: # (k, {k: mean silhouette})
+    "The number of KMeans clusters with the highest mean silhouette (scikit-learn) on a subsample."
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+    rng = np.random.default_rng(seed)
+    Xs = X[rng.permutation(len(X))[:n_sample]]
+    ks = [k for k in k_range if 2 <= k < len(Xs)]
+    if not ks: raise InputError(f"{len(X)} superpixels: too few to choose a number of domains", "n_domains", "pass n_domains=")
+    sil = {k: float(silhouette_score(Xs, KMeans(k, n_init=4, random_state=seed).fit_predict(Xs), sample_size=min(4000, len(Xs)), random_state=seed))
+           for k in ks}
+    return max(sil, key=sil.get), sil
+
 def _cluster(X:np.ndarray, method:str, n_domains:int|None, resolution:float, seed:int, n_neighbors:int=15)->np.ndarray:
     if method == 'kmeans':
         from sklearn.cluster import KMeans
-        if not (n_domains and n_domains >= 1): raise InputError(f"KMeans needs n_domains >= 1, got {n_domains}", "n_domains")
+        if not (isinstance(n_domains, (int, np.integer)) and n_domains >= 1):
+            raise InputError(f"KMeans needs n_domains >= 1 or 'auto', got {n_domains!r}", "n_domains", "pass n_domains='auto' or a number of domains")
         return KMeans(int(n_domains), n_init=4, random_state=seed).fit_predict(X)
     if method == 'leiden':
         import scanpy as sc
@@ -298,7 +315,7 @@ def _by_size(labels:np.ndarray)->pd.Categorical:
     return pd.Categorical(new[labels].astype(str), categories=[str(i) for i in range(len(order))])
 
 def domains(adata:AnnData, # superpixel prediction (obsm['X_deephex'] or expression)
-            n_domains:int|None=8, # number of domains (KMeans)
+            n_domains:int|str|None='auto', # number of domains (KMeans); 'auto': the highest silhouette over 3-12 (`choose_n_domains`)
             method:str='kmeans', # 'kmeans' (n_domains) or 'leiden' (resolution; needs igraph)
             use_rep:str='expression', # 'expression' (PCA of log-normalised expression) or an obsm key, e.g. 'X_deephex'
             smooth:int=2, # rounds of averaging over the 8 grid neighbours before clustering (0: none)
@@ -311,9 +328,12 @@ def domains(adata:AnnData, # superpixel prediction (obsm['X_deephex'] or express
     "Tissue domains: cluster the (smoothed) gene embedding. Writes `obs['deephex_domain']` (categorical '0', '1', ... by size) and `uns['deephex_domain']` (parameters)."
     X, used = _representation(adata, use_rep, n_pcs, seed, layer)
     if smooth: X = _smooth(X, _connectivity(adata), smooth)
+    sil = None
+    if method == 'kmeans' and isinstance(n_domains, str) and n_domains == 'auto': n_domains, sil = choose_n_domains(X, seed=seed)
     adata.obs[key_added] = _by_size(_cluster(X, method, n_domains, resolution, seed))
     adata.uns[key_added] = dict(method=method, n_domains=int(adata.obs[key_added].cat.categories.size), use_rep=used,
-                                smooth=int(smooth), n_pcs=int(n_pcs), resolution=float(resolution), seed=int(seed))
+                                smooth=int(smooth), n_pcs=int(n_pcs), resolution=float(resolution), seed=int(seed),
+                                **({} if sil is None else dict(chosen_by='silhouette', silhouette={str(k): v for k, v in sil.items()})))
     return adata
 
 # %% ../nbs/12_analysis.ipynb #0bfd043c
@@ -972,7 +992,7 @@ def plot_interaction_map(adata:AnnData, # superpixel prediction
 
 # %% ../nbs/12_analysis.ipynb #d4c82887
 def analyse(adata:AnnData, # superpixel prediction (modified in place)
-            n_domains:int=8, # domains (KMeans); see `domains`
+            n_domains:int|str='auto', # domains (KMeans; 'auto': chosen by silhouette); see `domains`
             signature='breast', # tumour signature (TUMOUR_SIGNATURES key or genes); None: no tumour regions
             spots:AnnData|Sample|None=None, # the input spots (or the Sample): adds pattern enhancement
             pairs=None, # ligand-receptor table (see `lr_pairs`); default deephex's

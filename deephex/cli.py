@@ -76,6 +76,14 @@ def _cmd_benchmark(a):
     res = benchmark(a.out, 'quick' if a.quick else 'full', report=a.report, device=a.device or 'auto', command=cmd, progress=not a.quiet)
     print(f"benchmark of {len(res['datasets'])} datasets in {res['seconds']:.0f} s: {report/'benchmark.md'}, {report/'benchmark.json'}")
 
+def _n_domains(v:str):
+    "--n-domains: a positive number or 'auto'."
+    if v == 'auto': return v
+    try: k = int(v)
+    except ValueError: k = 0
+    if k < 1: raise argparse.ArgumentTypeError(f"must be a positive number or auto, got {v!r}")
+    return k
+
 def _cmd_analyse(a):
     import anndata as ad
     from deephex.analysis import analyse_prediction
@@ -160,7 +168,7 @@ def parser()->argparse.ArgumentParser:
     s.add_argument('prediction', help="prediction.h5ad written by deephex run")
     s.add_argument('--out', default='analysis', help="output folder (default analysis)")
     s.add_argument('--spots', help="input spots .h5ad (e.g. OUT/sample/spots.h5ad) for pattern enhancement")
-    s.add_argument('--n-domains', type=int, default=8); s.add_argument('--signature', default='breast', help="tumour signature (default breast)")
+    s.add_argument('--n-domains', type=_n_domains, default='auto', help="number of domains, or auto (the highest silhouette over 3-12; default)"); s.add_argument('--signature', default='breast', help="tumour signature (default breast)")
     s.add_argument('--edge-um', type=float, default=25., help="tumour-edge band on each side of the tumour boundary, µm (default 25)")
     s.add_argument('--markers', help="cell-type markers CSV (columns cell_type, gene); default deephex's packaged table")
     s.add_argument('--interactions', help="ligand-receptor CSV (columns ligand, receptor, e.g. exported from OmniPath); default deephex's table")
