@@ -40,6 +40,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'deephex.analysis.analyse': ('analysis.html#analyse', 'deephex/analysis.py'),
                                   'deephex.analysis.analyse_prediction': ('analysis.html#analyse_prediction', 'deephex/analysis.py'),
                                   'deephex.analysis.choose_n_domains': ('analysis.html#choose_n_domains', 'deephex/analysis.py'),
+                                  'deephex.analysis.domain_markers': ('analysis.html#domain_markers', 'deephex/analysis.py'),
+                                  'deephex.analysis.domain_neighbourhood': ('analysis.html#domain_neighbourhood', 'deephex/analysis.py'),
                                   'deephex.analysis.domains': ('analysis.html#domains', 'deephex/analysis.py'),
                                   'deephex.analysis.grid_neighbors': ('analysis.html#grid_neighbors', 'deephex/analysis.py'),
                                   'deephex.analysis.grid_shape': ('analysis.html#grid_shape', 'deephex/analysis.py'),

@@ -21,11 +21,12 @@ from .evaluate import superpixel_rc, superpixel_anndata
 # %% auto #0
 __all__ = ['SYNTHETIC_DOMAINS', 'TUMOUR_SIGNATURES', 'REGIONS', 'REGION_COLOURS', 'synthetic_prediction', 'grid_shape',
            'superpixel_size_um', 'lognormalized', 'grid_neighbors', 'smooth_embedding', 'choose_n_domains', 'domains',
-           'plot_domains', 'plot_genes', 'tumour_score', 'tumour_fraction', 'tumour_regions', 'spot_labels',
-           'region_test', 'plot_region_test', 'plot_tumour_regions', 'variable_genes', 'spatially_variable_genes',
-           'plot_spatially_variable_genes', 'pattern_enhancement', 'plot_pattern_enhancement', 'packaged_table',
-           'user_table', 'lr_pairs', 'ligand_receptor', 'interaction_map', 'plot_ligand_receptor',
-           'plot_interaction_map', 'analyse', 'plot_analysis', 'analyse_prediction', 'truth_labels']
+           'domain_markers', 'domain_neighbourhood', 'plot_domains', 'plot_genes', 'tumour_score', 'tumour_fraction',
+           'tumour_regions', 'spot_labels', 'region_test', 'plot_region_test', 'plot_tumour_regions', 'variable_genes',
+           'spatially_variable_genes', 'plot_spatially_variable_genes', 'pattern_enhancement',
+           'plot_pattern_enhancement', 'packaged_table', 'user_table', 'lr_pairs', 'ligand_receptor', 'interaction_map',
+           'plot_ligand_receptor', 'plot_interaction_map', 'analyse', 'plot_analysis', 'analyse_prediction',
+           'truth_labels']
 
 # %% ../nbs/12_analysis.ipynb #34ed7aa7
 SYNTHETIC_DOMAINS = ('tumour', 'tumour edge', 'stroma', 'duct', 'adipose')
@@ -335,6 +336,48 @@ def domains(adata:AnnData, # superpixel prediction (obsm['X_deephex'] or express
                                 smooth=int(smooth), n_pcs=int(n_pcs), resolution=float(resolution), seed=int(seed),
                                 **({} if sil is None else dict(chosen_by='silhouette', silhouette={str(k): v for k, v in sil.items()})))
     return adata
+
+# %% ../nbs/12_analysis.ipynb #1e1de004
+def domain_markers(adata:AnnData, # superpixels with obs[key] (`domains`)
+                   key:str='deephex_domain', # the domain labels
+                   n_genes:int=10, # top genes kept per domain
+                   layer:str|None=None, # expression layer (default X)
+                   key_added:str='deephex_domain_markers', # writes uns[key_added]
+                  )->pd.DataFrame: # domain, rank, gene, score, log2 fold change, adjusted p
+    "Marker genes of each domain against the rest (scanpy `rank_genes_groups`, t-test on log-normalised expression)."
+    import scanpy as sc
+    if key not in adata.obs: raise InputError(f"no obs[{key!r}]", "key", "run `domains` first")
+    tmp = AnnData(lognormalized(adata, layer=layer), obs=pd.DataFrame({key: pd.Categorical(adata.obs[key].astype('category'))}, index=adata.obs_names),
+                  var=pd.DataFrame(index=adata.var_names))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        sc.tl.rank_genes_groups(tmp, key, method='t-test', n_genes=n_genes, corr_method='benjamini-hochberg')
+    df = sc.get.rank_genes_groups_df(tmp, group=None).rename(columns={'group': 'domain', 'names': 'gene', 'scores': 'score',
+                                                                      'logfoldchanges': 'log2_fold_change', 'pvals_adj': 'pvalue_adj'})
+    df['rank'] = df.groupby('domain', observed=True).cumcount() + 1
+    df = df[['domain', 'rank', 'gene', 'score', 'log2_fold_change', 'pvalue_adj']].reset_index(drop=True)
+    adata.uns[key_added] = df
+    return df
+
+def domain_neighbourhood(adata:AnnData, # superpixels with obs[key]
+                         key:str='deephex_domain', # the domain labels
+                         n_perms:int=200, # label permutations of the null
+                         seed:int=0,
+                         key_added:str='deephex_domain_neighbourhood', # writes uns[key_added]
+                        )->pd.DataFrame: # domains x domains z-scores (positive: touch more than chance)
+    "Neighbourhood enrichment of the domains on the superpixel grid (squidpy `gr.nhood_enrichment`)."
+    import squidpy as sq
+    if key not in adata.obs: raise InputError(f"no obs[{key!r}]", "key", "run `domains` first")
+    A = _connectivity(adata)
+    labels = adata.obs[key].astype('category')
+    tmp = AnnData(obs=pd.DataFrame({key: pd.Categorical(labels)}, index=adata.obs_names), obsp={'spatial_connectivities': A})
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        sq.gr.nhood_enrichment(tmp, cluster_key=key, n_perms=n_perms, seed=seed, show_progress_bar=False)
+    cats = list(labels.cat.categories)
+    df = pd.DataFrame(np.asarray(tmp.uns[f'{key}_nhood_enrichment']['zscore']), index=pd.Index(cats, name='domain'), columns=cats)
+    adata.uns[key_added] = df
+    return df
 
 # %% ../nbs/12_analysis.ipynb #0bfd043c
 def _crop(img:np.ndarray, pad:int=1)->tuple:
@@ -1014,7 +1057,8 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
     done, skipped = [], {}
     steps = tqdm(total=7, desc='analysis', disable=not progress)
     grid_neighbors(adata); done.append('grid_neighbors'); steps.update()
-    domains(adata, n_domains, method, use_rep, smooth, seed=seed); done.append('domains'); steps.update()
+    domains(adata, n_domains, method, use_rep, smooth, seed=seed); done.append('domains')
+    domain_markers(adata); domain_neighbourhood(adata, n_perms=n_perms, seed=seed); steps.update()
     if len(callable_types(adata.var_names, table)) < 2:
         skipped['cell_types'] = 'fewer than two cell types with 2 markers in the data'
     else:
@@ -1104,7 +1148,7 @@ def analyse_prediction(prediction, # prediction .h5ad path (written by deephex.t
                        figure:bool=True, # draw analysis.png
                        **kw, # options of `analyse` (n_domains, signature, pairs, edge_um, n_perms, seed, ...)
                       )->dict: # paths of what was written
-    "Analyse a prediction file: writes analysis.h5ad, analysis.png and the tables (moranI.csv, ligand_receptor.csv = the niche response with decoys, ligrec.csv, region_test.csv, pattern_enhancement.csv, superpixels.csv)."
+    "Analyse a prediction file: writes analysis.h5ad, analysis.png and the tables (moranI.csv, ligand_receptor.csv = the niche response with decoys, ligrec.csv, region_test.csv, pattern_enhancement.csv, domain_markers.csv, domain_neighbourhood.csv, superpixels.csv)."
     import anndata as ad
     if isinstance(prediction, (str, Path)):
         p = Path(prediction)
@@ -1116,9 +1160,10 @@ def analyse_prediction(prediction, # prediction .h5ad path (written by deephex.t
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     analyse(adata, spots=spots, **kw)
     paths = {}
-    for key, name in (('moranI', 'moranI.csv'), ('deephex_region_test', 'region_test.csv'), ('deephex_pattern_enhancement', 'pattern_enhancement.csv')):
+    for key, name in (('moranI', 'moranI.csv'), ('deephex_region_test', 'region_test.csv'), ('deephex_pattern_enhancement', 'pattern_enhancement.csv'),
+                      ('deephex_domain_neighbourhood', 'domain_neighbourhood.csv')):
         if key in adata.uns: adata.uns[key].to_csv(out/name); paths[key] = out/name
-    for key, name in (('deephex_niche', 'ligand_receptor.csv'), ('deephex_ligrec', 'ligrec.csv')):
+    for key, name in (('deephex_niche', 'ligand_receptor.csv'), ('deephex_ligrec', 'ligrec.csv'), ('deephex_domain_markers', 'domain_markers.csv')):
         if key in adata.uns: adata.uns[key].to_csv(out/name, index=False); paths[key] = out/name
     if spots is not None:
         sp_ = spots.spots if isinstance(spots, Sample) else spots
