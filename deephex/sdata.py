@@ -12,7 +12,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .core import InputError, Key, Geometry, Sample
-from .image import HEImage
+from .image import HEImage, TIFF_SUFFIXES
 
 # %% auto #0
 __all__ = ['image_element', 'superpixel_labels', 'to_spatialdata', 'write_spatialdata', 'read_spatialdata']
@@ -40,12 +40,13 @@ def image_element(image, # HEImage or a path to the H&E
                   chunk:int=2048, # tile edge read and written at a time, px
                   smallest:int=2048, # halve until the longest side is at most this
                  ):
-    "The H&E as a SpatialData multiscale image (`c, y, x`, uint8 RGB), read tile by tile when written."
+    "The H&E as a SpatialData multiscale image (`c, y, x`, uint8 RGB), read tile by tile when written (TIFF; JPEG and PNG are decoded once)."
     import dask.array as da
     from spatialdata.models import Image2DModel
     img = image if isinstance(image, HEImage) else HEImage.open(image)
     n = max(0, math.ceil(math.log2(max(img.shape)/smallest))) if max(img.shape) > smallest else 0
-    arr = da.from_array(_Tiles(img), chunks=(chunk, chunk, 3), asarray=True).transpose(2, 0, 1)
+    whole = img.path is not None and img.path.suffix.lower() not in TIFF_SUFFIXES    # JPEG / PNG decode whole: once, not once per tile
+    arr = da.from_array(img.read() if whole else _Tiles(img), chunks=(chunk, chunk, 3), asarray=True).transpose(2, 0, 1)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         return Image2DModel.parse(arr, dims=('c', 'y', 'x'), c_coords=['r', 'g', 'b'], scale_factors=[2]*n or None,
