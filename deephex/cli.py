@@ -30,9 +30,9 @@ def _cmd_features(a):
 def _run_overrides(a)->dict:
     "The flat settings given on the command line (`--input FORMAT:PATH` split into format and path)."
     kw = settings_from_args(a)
-    if a.input:
-        fmt, sep, path = a.input.partition(':')
-        if not sep: raise InputError(f"--input must be FORMAT:PATH, got {a.input!r}", "--input", "e.g. --input visium_hd:/data/sample")
+    if a.input and len(a.input) == 1:
+        fmt, sep, path = a.input[0].partition(':')
+        if not sep: raise InputError(f"--input must be FORMAT:PATH, got {a.input[0]!r}", "--input", "e.g. --input visium_hd:/data/sample")
         kw.update(input_format=fmt, input_path=path)
     return kw
 
@@ -44,6 +44,11 @@ def _print_result(res:dict):
 def _cmd_run(a):
     from deephex.pipeline import run
     if a.config is None and not a.input: raise InputError("nothing to run", "deephex run", "give --config FILE.yaml or --input FORMAT:PATH")
+    if a.input and len(a.input) > 1:                             # several sections, one model
+        from deephex.pipeline import run_sections
+        res = run_sections(a.input, a.config, progress=not a.quiet, **settings_from_args(a))
+        for name, r in res.get('sections', {}).items(): print(f"{name}:", end=' '); _print_result(r)
+        return
     _print_result(run(a.config, progress=not a.quiet, **_run_overrides(a)))
 
 def _cmd_demo(a):
@@ -132,7 +137,8 @@ def parser()->argparse.ArgumentParser:
 
     s = sub.add_parser('run', help="the whole pipeline from a config file or an input")
     s.add_argument('--config', help="YAML config (the original DeepHEx layout or deephex's)")
-    s.add_argument('--input', help="FORMAT:PATH; FORMAT one of visium_hd, visium, xenium, legacy_st, istar, anndata")
+    s.add_argument('--input', action='append', help="FORMAT:PATH; FORMAT one of visium_hd, visium, xenium, legacy_st, istar, anndata, spatialdata; "
+                                                    "give it several times to train one model on several sections (outputs in OUT/<folder name>/)")
     _add_run_options(s)
     s.set_defaults(func=_cmd_run)
 

@@ -31,8 +31,8 @@ def _spot_mask(sample:Sample)->AnnData:
 
 # %% auto #0
 __all__ = ['surroundedness', 'validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute', 'prior_support',
-           'fit_expression_route', 'local_mean', 'route_lattice', 'blend_routes', 'blend_weight', 'fuse', 'fit_deephex',
-           'fit_model']
+           'fit_expression_route', 'local_mean', 'route_lattice', 'blend_routes', 'blend_weight', 'fuse',
+           'heldout_routes', 'choose_route_weight', 'fusion_record', 'fit_deephex', 'fit_model']
 
 # %% ../nbs/10b_fusion.ipynb #067ac449
 def surroundedness(xy:np.ndarray, # (n, 2) spot centres, full-resolution px
@@ -280,6 +280,45 @@ def fuse(trained:dict, # a trained network and its inputs (`deephex.train.train_
     return A
 
 # %% ../nbs/10b_fusion.ipynb #4bf99db0
+def heldout_routes(trained:dict, # the histology route, trained without the held-out spots (`train_states` / `train_prepared`)
+                   sample:Sample, # the section: spots (raw counts), geometry
+                   val:np.ndarray, # bool (n in-tissue spots,): the held-out spots (`validation_spots`)
+                   summary:np.ndarray|None, # its `histology_summary`
+                   encoder:str|None=None, # name of the histology encoder, for provenance
+                  )->dict: # A, E, Y: (n_val, G) histology route, expression route, measured counts; prior_tokens
+    "Honest predictions of a section's held-out spots by both routes, each fitted without them."
+    st, spots = trained['settings'], _spot_mask(sample)[:, list(trained['data'].genes)]
+    fit_spots = spots[~val].copy()
+    A_val = predict_anndata(trained, encoder=encoder, progress=False, region=disks_region(sample, spots))
+    if st.calibrate: A_val = calibrate_to_spots(A_val, fit_spots, sample, copy=False)
+    E_fit = fit_expression_route(fit_spots, sample, summary, st.k_neighbors, st.prior_sigma)
+    return dict(A=_dense(sum_over_spots(A_val, spots[val], sample).X), Y=_dense(spots[val].X),
+                E=E_fit.predict(E_fit.inputs(np.asarray(spots[val].obsm['spatial'], float))), prior_tokens=int(E_fit.k))
+
+def choose_route_weight(held:list, # `heldout_routes` of each section
+                        settings:TrainSettings, # `route_weight` (None: choose), `seed`
+                       )->tuple: # (w, {w tried: held-out error})
+    "The blend weight: fixed by the settings, or chosen on the held-out spots of every section (each section's genes scaled by their spread there, so that no section's depth dominates)."
+    if settings.route_weight is not None: return float(settings.route_weight), {}
+    if len(held) == 1: h = held[0]; return blend_weight(h['A'], h['E'], h['Y'], seed=settings.seed)
+    sd = [np.maximum(h['Y'].std(0), 1e-6) for h in held]
+    A, E, Y = (np.concatenate([h[k]/s for h, s in zip(held, sd)]) for k in 'AEY')
+    return blend_weight(A, E, Y, seed=settings.seed)
+
+def fusion_record(w:float, # the blend weight
+                  errors:dict, # {w tried: held-out error} from `choose_route_weight`
+                  held:dict, # this section's `heldout_routes`
+                  settings:TrainSettings, # prior_sigma, route_weight
+                  seconds:dict, # {step: s}
+                 )->dict: # `uns['deephex']['fusion']`
+    "What the fusion chose and why, as stored with the prediction."
+    A, E, Y = held['A'], held['E'], held['Y']
+    r = lambda P: float(np.nanmean(pearson_columns(P, Y)))
+    return dict(route_weight=w, chosen='best-surrounded held-out spots (bagged over 200 resamples)' if settings.route_weight is None else 'fixed',
+                n_heldout=len(Y), heldout_pearson=dict(histology=r(A), expression=r(E), blend=r((1 - w)*A + w*E)),
+                weights_tried=np.array(list(errors), float), heldout_error=np.array(list(errors.values()), float),
+                prior_sigma=settings.prior_sigma, prior_tokens=held['prior_tokens'], seconds=seconds)
+
 def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mask
                 feature_map:np.ndarray, # (rows, cols, C) histology features on `sample.grid`
                 hd:AnnData|None=None, # high-density vectors of all spots (built here when None)
@@ -304,32 +343,22 @@ def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mas
     val = validation_spots(spots.obsm['spatial'], sample.geometry.spot_pitch_um/sample.um_per_px, st.val_fraction, st.seed, st.prior_sigma)
     fit_sample = sample.replace(spots=spots[~val].copy())
     hd_fit = enhance_spots(fit_sample.spots, sample.geometry, sample.um_per_px)
+    summary = histology_summary(feature_map, tissue_superpixels(sample, feature_map), sample.geometry.window_size, seed=st.seed)
     with torch_threads(n_threads):
         # 1. the histology route, trained without the held-out spots (its checkpoints resume from out_dir)
         trained = train_states(fit_sample, feature_map, hd_fit, st.replace(model='bcaf'), device=device, out_dir=out_dir, gpu_ids=gpu_ids,
                                progress=progress, callback=callback)
         if trained is None: return None                                     # a torchrun process other than rank 0
-        A_val = predict_anndata(trained, encoder=encoder, progress=False, region=disks_region(sample, spots))
-    tissue = tissue_superpixels(sample, feature_map)
-    summary = histology_summary(feature_map, tissue, sample.geometry.window_size, seed=st.seed)
-    # 2. honest predictions of the held-out spots by both routes, and the weight
-    if st.calibrate: A_val = calibrate_to_spots(A_val, fit_sample.spots, sample, copy=False)
-    Av, Yv = _dense(sum_over_spots(A_val, spots[val], sample).X), _dense(spots[val].X)
-    E_fit = fit_expression_route(fit_sample.spots, sample, summary, st.k_neighbors, st.prior_sigma)
-    Ev = E_fit.predict(E_fit.inputs(np.asarray(spots[val].obsm['spatial'], float)))
-    w, errors = blend_weight(Av, Ev, Yv, seed=st.seed) if st.route_weight is None else (st.route_weight, {})
+        # 2. honest predictions of the held-out spots by both routes, and the weight
+        held = heldout_routes(trained, sample, val, summary, encoder)
+    w, errors = choose_route_weight([held], st)
     t1 = time.time()
     # 3. the final prediction: the histology route with every spot's tokens, the expression route refitted on every spot, blended,
     #    then calibrated to every spot (one pass: with w = 0 this is the calibrated histology route)
     hd = hd if hd is not None else enhance_spots(spots, sample.geometry, sample.um_per_px)
     A = fuse(trained, sample, feature_map, w, tokens=hd, summary=summary, encoder=encoder, progress=progress, region=region, n_threads=n_threads)
     A.uns['deephex'] = {**dict(A.uns['deephex']), 'model': 'deephex',
-                        'fusion': dict(route_weight=w, chosen='best-surrounded held-out spots (bagged over 200 resamples)' if st.route_weight is None else 'fixed', n_heldout=int(val.sum()),
-                                       heldout_pearson=dict(histology=float(np.nanmean(pearson_columns(Av, Yv))),
-                                                            expression=float(np.nanmean(pearson_columns(Ev, Yv))),
-                                                            blend=float(np.nanmean(pearson_columns((1 - w)*Av + w*Ev, Yv)))),
-                                       weights_tried=np.array(list(errors), float), heldout_error=np.array(list(errors.values()), float),
-                                       prior_sigma=st.prior_sigma, prior_tokens=int(E_fit.k), seconds=dict(validation=t1 - t0, final=time.time() - t1))}
+                        'fusion': fusion_record(w, errors, held, st, dict(validation=t1 - t0, final=time.time() - t1))}
     if bundle_dir is not None: save_bundle(bundle_dir, trained, A, route_weight=w, encoder=encoder, encoder_identity=encoder_identity, model='deephex')
     return A
 

@@ -16,7 +16,7 @@ import tifffile
 import yaml
 from anndata import AnnData
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from .core import InputError, Geometry, Sample, resource_meter, superpixel_image
 from .runtime import jsonable, run_lock, select_device, write_json
 from .settings import INPUT_FORMATS, RunConfig, ReadSettings, config_from_dict, load_config
@@ -33,7 +33,8 @@ from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict
 
 # %% auto #0
 __all__ = ['HEADLINE', 'save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample', 'evaluate_run', 'plot_maps',
-           'run', 'check_output_folder', 'metrics_markdown', 'marker_genes', 'draw_figures', 'demo', 'predict']
+           'run', 'check_output_folder', 'metrics_markdown', 'marker_genes', 'draw_figures', 'section_names',
+           'run_sections', 'demo', 'predict']
 
 # %% ../nbs/11_pipeline.ipynb #94e0c851
 def _available_device(device:str)->str:
@@ -222,6 +223,37 @@ def _run(cfg:RunConfig, out:Path, progress:bool)->dict:
     "The steps of `run`, in order (the output folder checked and held)."
     log, lead = RunLog(out), _rank() == 0
     stage = _Stages()
+    sample, fm, feature_map, k_feat = _read_features(cfg, out, log, stage, progress)
+    # 3. enhancement
+    with stage('enhance'):
+        if log.done('enhance', cfg.read.key(), ['enhanced.h5ad']): hd = ad.read_h5ad(out/'enhanced.h5ad')
+        else:
+            hd = enhance_spots(sample.spots, sample.geometry, sample.um_per_px)
+            if lead: hd.write_h5ad(out/'enhanced.h5ad'); log.finish('enhance', cfg.read.key(), n_points=hd.n_obs)
+    # 4. the model (deephex.fusion.fit_model: training resumes from its checkpoints; calibration and the blend inside)
+    k_model = dict(features=k_feat, train=cfg.train.key())
+    with stage('train_predict'):
+        if not log.done('predict', k_model, ['prediction.h5ad', 'model/bundle.json']):
+            pred = fit_model(sample, feature_map, hd, cfg.train, device=cfg.device, out_dir=out/'model'/f"{cfg.model}-{_digest(_state_key(cfg, k_feat))}",
+                             gpu_ids=cfg.gpu_ids, encoder=cfg.encoder, progress=progress,
+                             bundle_dir=out/'model' if lead else None, encoder_identity=fm.stats.get('encoder_identity'))
+            if pred is None: return {}   # a non-leading torchrun process: rank 0 writes the outputs
+            _write_prediction(pred, out, log, k_model)
+    fm = feature_map = hd = None   # written: scoring reads X back and drops it before the baselines; figures read a few genes
+    return _report(cfg, out, sample, log, stage, k_model, progress)
+
+def _state_key(cfg:RunConfig, k_feat:dict)->dict:
+    "What decides how the network's states train (their checkpoints resume only under the same key)."
+    return dict(features=k_feat, train={k: v for k, v in cfg.train.key().items() if k not in STATE_INDEPENDENT + ('prior_sigma', 'route_weight')})
+
+def _write_prediction(pred:AnnData, out:Path, log:RunLog, k_model:dict):
+    write_prediction(pred, out/'prediction.h5ad')
+    log.finish('predict', k_model, n_superpixels=pred.n_obs, epochs_trained=np.asarray(pred.uns['deephex']['epochs_trained']).tolist(),
+               seconds=pred.uns['deephex'].get('seconds'))
+
+def _read_features(cfg:RunConfig, out:Path, log:RunLog, stage:_Stages, progress:bool)->tuple:
+    "Steps 1 and 2 of a run: the sample (read, pseudo-spots, genes) and its histology features, each skipped when done."
+    lead = _rank() == 0
     # 1. read (+ pseudo-Visium) and gene selection
     k_read = cfg.read.key()
     with stage('read'):
@@ -239,27 +271,12 @@ def _run(cfg:RunConfig, out:Path, progress:bool)->dict:
             if lead: np.save(out/'sample'/'tissue_mask.npy', sample.tissue_mask)
         k_feat = dict(read=k_read, encoder=cfg.encoder, weights=cfg.weights, overlap=cfg.overlap)
         if lead: log.finish('features', k_feat, shape=list(feature_map.shape))
-    # 3. enhancement
-    with stage('enhance'):
-        if log.done('enhance', k_read, ['enhanced.h5ad']): hd = ad.read_h5ad(out/'enhanced.h5ad')
-        else:
-            hd = enhance_spots(sample.spots, sample.geometry, sample.um_per_px)
-            if lead: hd.write_h5ad(out/'enhanced.h5ad'); log.finish('enhance', k_read, n_points=hd.n_obs)
-    # 4. the model (deephex.fusion.fit_model: training resumes from its checkpoints; calibration and the blend inside)
-    k_model = dict(features=k_feat, train=cfg.train.key())
-    k_states = dict(features=k_feat, train={k: v for k, v in cfg.train.key().items() if k not in STATE_INDEPENDENT + ('prior_sigma', 'route_weight')})
-    with stage('train_predict'):
-        if not log.done('predict', k_model, ['prediction.h5ad', 'model/bundle.json']):
-            pred = fit_model(sample, feature_map, hd, cfg.train, device=cfg.device, out_dir=out/'model'/f"{cfg.model}-{_digest(k_states)}",
-                             gpu_ids=cfg.gpu_ids, encoder=cfg.encoder, progress=progress,
-                             bundle_dir=out/'model' if lead else None, encoder_identity=fm.stats.get('encoder_identity'))
-            if pred is None: return {}   # a non-leading torchrun process: rank 0 writes the outputs
-            write_prediction(pred, out/'prediction.h5ad')
-            log.finish('predict', k_model, n_superpixels=pred.n_obs, epochs_trained=np.asarray(pred.uns['deephex']['epochs_trained']).tolist(),
-                       seconds=pred.uns['deephex'].get('seconds'))
+    return sample, fm, feature_map, k_feat
+
+def _report(cfg:RunConfig, out:Path, sample:Sample, log:RunLog, stage:_Stages, k_model:dict, progress:bool)->dict:
+    "Steps 5 to 7 of a run, on the written prediction: evaluation (with a truth), figures, SpatialData store."
     pred_path = out/'prediction.h5ad'
     result = dict(out=str(out), prediction=str(pred_path), sample=repr(sample))
-    pred = fm = feature_map = hd = None   # written: scoring reads X back and drops it before the baselines; figures read a few genes
     # 5. evaluation against the truth (high-resolution inputs)
     if sample.truth is not None:
         with stage('evaluate'):
@@ -347,6 +364,60 @@ def draw_figures(out:str|Path, sample:Sample, pred:AnnData)->list:
         fig.tight_layout(); fig.savefig(fig_dir/'training_curve.png', dpi=110); plt.close(fig)
         paths.append(fig_dir/'training_curve.png')
     return paths
+
+# %% ../nbs/11_pipeline.ipynb #7b9aaf97
+def section_names(inputs:list, # (format, path) of each section
+                 )->list: # a distinct folder name per section
+    "Each section's name: its input folder's (file's stem), numbered when two are the same."
+    base = [Path(p).expanduser().resolve().stem or f"section{i}" for i, (_, p) in enumerate(inputs)]
+    return [b if base.count(b) == 1 else f"{b}-{base[:i].count(b) + 1}" for i, b in enumerate(base)]
+
+def _section_inputs(inputs:list)->list:
+    "Each section's (format, path), checked: a known format and a path that exists."
+    if len(inputs) < 2: raise InputError(f"{len(inputs)} section given", "--input", "give two or more --input FORMAT:PATH (one section: deephex run)")
+    out = []
+    for v in inputs:
+        fmt, sep, path = v.partition(':') if isinstance(v, str) else (v[0], ':', v[1])
+        if not sep or fmt not in INPUT_FORMATS:
+            raise InputError(f"{v!r} is not FORMAT:PATH with a known format", "--input", f"e.g. legacy_st:/data/B4; formats: {', '.join(INPUT_FORMATS)}")
+        if not Path(path).expanduser().exists(): raise InputError("does not exist", path, "check the path of this --input")
+        out.append((fmt, path))
+    if len({Path(p).expanduser().resolve() for _, p in out}) < len(out): raise InputError("the same input given twice", "--input", "give each section once")
+    return out
+
+def run_sections(inputs:list, # each section's input: 'FORMAT:PATH' or (format, path)
+                 config:RunConfig|str|Path|None=None, # every other setting: a RunConfig, or a YAML file (its input is replaced)
+                 progress:bool=True, # tqdm progress bars
+                 **overrides, # RunConfig fields that override the config (e.g. epochs=10)
+                )->dict: # out, and each section's result (as `run`'s) under its name
+    "Run DeepHEx on several sections with one model; a rerun skips finished steps."
+    from deephex.sections import fit_sections
+    if config is None: cfg = RunConfig.make(**overrides)
+    elif isinstance(config, RunConfig): cfg = config.replace(**overrides)
+    else: cfg = load_config(config, **overrides)
+    cfg = cfg.replace(device=_available_device(cfg.device))
+    pairs = _section_inputs(inputs)
+    names = section_names(pairs)
+    cfgs = [cfg.replace(input_format=f, input_path=p, out=str(Path(cfg.out)/n)) for (f, p), n in zip(pairs, names)]
+    out = check_output_folder(Path(cfg.out), *[p for _, p in pairs])
+    lead = _rank() == 0
+    with (run_lock(out) if lead else nullcontext()):
+        stages = [_Stages() for _ in cfgs]
+        logs = [RunLog(Path(c.out)) for c in cfgs]
+        read = [_read_features(c, Path(c.out), l, s, progress) for c, l, s in zip(cfgs, logs, stages)]
+        k_model = dict(sections=dict(zip(names, [r[3] for r in read])), train=cfg.train.key())
+        with stages[0]('train_predict'):
+            if not all(l.done('predict', k_model, ['prediction.h5ad', 'model/bundle.json']) for l in logs):
+                k_states = dict(sections=k_model['sections'], train=_state_key(cfg, {})['train'])
+                preds = fit_sections([r[0] for r in read], [r[2] for r in read], cfg.train, names=names, device=cfg.device,
+                                     out_dir=out/'model'/f"{cfg.model}-{_digest(k_states)}", gpu_ids=cfg.gpu_ids, encoder=cfg.encoder,
+                                     progress=progress, bundle_dirs=[Path(c.out)/'model' for c in cfgs] if lead else None,
+                                     encoder_identity=read[0][1].stats.get('encoder_identity'))
+                if preds is None: return {}   # a non-leading torchrun process: rank 0 writes the outputs
+                for p, c, l in zip(preds, cfgs, logs): _write_prediction(p, Path(c.out), l, k_model)
+        samples, read, preds = [r[0] for r in read], None, None       # feature maps dropped: the reports read the predictions
+        return dict(out=str(out), sections={n: _report(c, Path(c.out), s, l, st, k_model, progress)
+                                            for n, c, s, l, st in zip(names, cfgs, samples, logs, stages)})
 
 # %% ../nbs/11_pipeline.ipynb #c4608832
 def demo(out:str|Path='runs/demo', # output folder

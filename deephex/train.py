@@ -34,7 +34,7 @@ __all__ = ['TARGET_STEPS', 'WIDE_WINDOW', 'STATE_INDEPENDENT', 'toy_inputs', 'wi
            'TrainingData', 'prepare_training', 'spot_loss', 'save_checkpoint', 'load_checkpoint', 'default_batch_size',
            'default_widths', 'default_epochs', 'train_state', 'blend_weights', 'window_centres', 'predict_superpixels',
            'spatial_metadata', 'to_anndata', 'write_prediction', 'seam_jumps', 'load_state', 'train_states',
-           'predict_anndata', 'fit_predict']
+           'train_prepared', 'predict_anndata', 'fit_predict']
 
 # %% ../nbs/08_train.ipynb #9e70c2be
 def toy_inputs(size_um:float=672, # section width and height, µm
@@ -108,15 +108,17 @@ def tissue_superpixels(sample:Sample, # the sample; its `tissue_mask` is used wh
     for r in range(0, feature_map.shape[0], 64): out[r:r+64] = (feature_map[r:r+64] != 0).any(-1)
     return out
 
-def feature_stats(feature_map:np.ndarray, # (rows, cols, C) features
-                  tissue:np.ndarray, # bool (rows, cols) in-tissue superpixels
+def feature_stats(feature_map:np.ndarray|list, # (rows, cols, C) features, or a list of several sections' maps
+                  tissue:np.ndarray|list, # bool (rows, cols) in-tissue superpixels (a list with a list of maps)
                  )->tuple: # float32 (C,) mean and standard deviation
-    "Per-channel mean and standard deviation over in-tissue superpixels (float64 sums over bands of rows)."
-    C = feature_map.shape[-1]
+    "Per-channel mean and standard deviation over in-tissue superpixels, pooled over the maps given (float64 sums over bands of rows)."
+    maps, masks = (feature_map, tissue) if isinstance(feature_map, (list, tuple)) else ([feature_map], [tissue])
+    C = maps[0].shape[-1]
     s, s2, n = np.zeros(C), np.zeros(C), 0
-    for r in range(0, feature_map.shape[0], 64):
-        x = np.asarray(feature_map[r:r+64][tissue[r:r+64]], np.float64)
-        s += x.sum(0); s2 += (x*x).sum(0); n += len(x)
+    for fm, ts in zip(maps, masks):
+        for r in range(0, fm.shape[0], 64):
+            x = np.asarray(fm[r:r+64][ts[r:r+64]], np.float64)
+            s += x.sum(0); s2 += (x*x).sum(0); n += len(x)
     if n == 0: raise InputError("no in-tissue superpixels", "tissue_mask / feature_map", "check the tissue mask and that the feature map is not all zero")
     mean = s/n
     std = np.sqrt(np.maximum(s2/n - mean**2, 0))
@@ -237,6 +239,10 @@ class TrainingData:
         out.hd_scaled = torch.from_numpy(((X - self.hd_min)/(self.hd_max - self.hd_min + 1e-12)).astype(np.float32))
         if hasattr(out, '_tree'): del out._tree
         return out
+    def batch(self, idx:np.ndarray # indices of training spots
+             )->tuple: # (histology tokens (n, n_window, C), gene tokens (n, k, G), scaled targets (n, G))
+        "The inputs and targets of the spots `idx`: what one optimiser step sees."
+        return self.histology(self.spot_rc[idx]), self.gene_tokens(self.neighbours[idx]), self.target[idx]
     def fingerprint(self)->str:
         "A hash of the training inputs: checkpoints from other inputs are never resumed."
         h = hashlib.sha1()
@@ -316,11 +322,10 @@ def spot_loss(model:torch.nn.Module, # a model from `deephex.model`
               precision:str='fp32', # 'fp32' or 'bf16' (autocast)
              )->torch.Tensor: # scalar MSE (scaled units)
     "MSE between each spot's scaled counts and the mean prediction over its disk."
-    hist = data.histology(data.spot_rc[idx]).to(device)
-    genes = data.gene_tokens(data.neighbours[idx]).to(device)
+    hist, genes, target = (t.to(device) for t in data.batch(idx))
     disk = torch.from_numpy(np.nonzero(data.in_disk)[0]).to(device)
     with autocast(device, precision): pred, _ = model(hist, genes, disk)
-    return torch.nn.functional.mse_loss(pred.float().mean(1), data.target[idx].to(device))
+    return torch.nn.functional.mse_loss(pred.float().mean(1), target)
 
 # %% ../nbs/08_train.ipynb #7d1fa219
 def save_checkpoint(path:Path, # the checkpoint file (`.../checkpoint.safetensors`)
@@ -669,9 +674,19 @@ def train_states(sample:Sample, # spots (raw counts), image, geometry, tissue ma
                  callback=None, # callback(state, epochs_done, history) after each epoch
                 )->dict|None: # data, models, metas, device, world_size, seconds (None on torchrun ranks other than 0)
     "Prepare the inputs and train (or resume, or load) every ensemble state, spread over the processes of a torchrun."
+    data = prepare_training(sample, feature_map, hd, genes, settings.k_neighbors, settings.leave_spot_out)
+    return train_prepared(data, settings, device=device, out_dir=out_dir, checkpoint_every=checkpoint_every, gpu_ids=gpu_ids,
+                          progress=progress, callback=callback)
+
+def train_prepared(data, # prepared inputs: a `TrainingData`, or several sections' (`deephex.sections.SectionSet`)
+                   settings:TrainSettings, # model and training settings
+                   *,
+                   device:str='auto', out_dir:str|Path|None=None, checkpoint_every:int=10, gpu_ids:list|None=None,
+                   progress:bool=True, callback=None, # as in `train_states`
+                  )->dict|None: # data, models, metas, device, world_size, seconds (None on torchrun ranks other than 0)
+    "Train (or resume, or load) every ensemble state on prepared inputs, spread over the processes of a torchrun."
     import time
     st, t0 = settings, time.time()
-    data = prepare_training(sample, feature_map, hd, genes, st.k_neighbors, st.leave_spot_out)
     rank, world, local_rank, group, ours = dist_context()
     if world > 1 and out_dir is None:
         raise InputError(f"{world} processes need a shared out_dir to exchange trained states", "out_dir", "pass out_dir=... (a folder all processes can read)")
