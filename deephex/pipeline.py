@@ -34,7 +34,7 @@ from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict
 # %% auto #0
 __all__ = ['HEADLINE', 'save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample', 'evaluate_run', 'plot_maps',
            'run', 'check_output_folder', 'metrics_markdown', 'marker_genes', 'draw_figures', 'section_names',
-           'run_sections', 'demo', 'predict']
+           'check_sections', 'run_sections', 'demo', 'predict']
 
 # %% ../nbs/11_pipeline.ipynb #94e0c851
 def _available_device(device:str)->str:
@@ -253,15 +253,19 @@ def _write_prediction(pred:AnnData, out:Path, log:RunLog, k_model:dict):
 
 def _read_features(cfg:RunConfig, out:Path, log:RunLog, stage:_Stages, progress:bool)->tuple:
     "Steps 1 and 2 of a run: the sample (read, pseudo-spots, genes) and its histology features, each skipped when done."
-    lead = _rank() == 0
-    # 1. read (+ pseudo-Visium) and gene selection
-    k_read = cfg.read.key()
+    return _features(cfg, out, log, stage, _read(cfg, out, log, stage), progress)
+
+def _read(cfg:RunConfig, out:Path, log:RunLog, stage:_Stages)->Sample:
+    "Step 1: read (+ pseudo-Visium) and gene selection, or the sample an earlier run prepared."
     with stage('read'):
-        if log.done('read', k_read, ['sample/sample.json']): sample = load_sample(out/'sample')
-        else:
-            sample = prepare_sample(cfg)
-            if lead: save_sample(sample, out/'sample'); log.finish('read', k_read, sample=repr(sample))
-    # 2. histology features (cached and resumable on their own)
+        if log.done('read', cfg.read.key(), ['sample/sample.json']): return load_sample(out/'sample')
+        sample = prepare_sample(cfg)
+        if _rank() == 0: save_sample(sample, out/'sample'); log.finish('read', cfg.read.key(), sample=repr(sample))
+        return sample
+
+def _features(cfg:RunConfig, out:Path, log:RunLog, stage:_Stages, sample:Sample, progress:bool)->tuple:
+    "Step 2: histology features (cached and resumable on their own); the tissue mask of spot inputs."
+    lead, k_read = _rank() == 0, cfg.read.key()
     with stage('features'):
         fm = extract_features(sample, encoder=cfg.encoder, weights=cfg.weights, device=cfg.device, batch_size=cfg.feature_batch_size,
                               overlap=cfg.overlap, precision=cfg.feature_precision, cache_dir=out, progress=progress)
@@ -372,6 +376,22 @@ def section_names(inputs:list, # (format, path) of each section
     base = [Path(p).expanduser().resolve().stem or f"section{i}" for i, (_, p) in enumerate(inputs)]
     return [b if base.count(b) == 1 else f"{b}-{base[:i].count(b) + 1}" for i, b in enumerate(base)]
 
+def check_sections(samples:list, # each section's prepared Sample
+                   names:list, # their names, for messages
+                  ):
+    "Refuse sections that cannot share one model: another analysis geometry (superpixel, spot size and pitch), or no gene in common."
+    g0 = samples[0].geometry
+    for s, n in zip(samples[1:], names[1:]):
+        g = s.geometry
+        if (g.superpixel_um, g.spot_diameter_um, g.spot_pitch_um) != (g0.superpixel_um, g0.spot_diameter_um, g0.spot_pitch_um):
+            raise InputError(f"{g.spot_diameter_um:g} µm spots {g.spot_pitch_um:g} µm apart at {g.superpixel_um:g} µm superpixels, but section "
+                             f"{names[0]} has {g0.spot_diameter_um:g} µm spots {g0.spot_pitch_um:g} µm apart at {g0.superpixel_um:g} µm",
+                             f"section {n}", "train together only sections of one platform (run the others separately)")
+    shared = set.intersection(*(set(map(str, s.spots.var_names)) for s in samples))
+    if not shared: raise InputError("the sections' selected genes have none in common", "--input", "train together only sections of one panel, or raise --genes")
+    if len(shared) < 0.5*min(s.spots.n_vars for s in samples):
+        warnings.warn(f"the sections share {len(shared)} of their selected genes: the model learns those (raise --genes to share more)")
+
 def _section_inputs(inputs:list)->list:
     "Each section's (format, path), checked: a known format and a path that exists."
     if len(inputs) < 2: raise InputError(f"{len(inputs)} section given", "--input", "give two or more --input FORMAT:PATH (one section: deephex run)")
@@ -404,7 +424,9 @@ def run_sections(inputs:list, # each section's input: 'FORMAT:PATH' or (format, 
     with (run_lock(out) if lead else nullcontext()):
         stages = [_Stages() for _ in cfgs]
         logs = [RunLog(Path(c.out)) for c in cfgs]
-        read = [_read_features(c, Path(c.out), l, s, progress) for c, l, s in zip(cfgs, logs, stages)]
+        samples = [_read(c, Path(c.out), l, s) for c, l, s in zip(cfgs, logs, stages)]
+        check_sections(samples, names)                                      # before any features are computed
+        read = [_features(c, Path(c.out), l, st, s, progress) for c, l, st, s in zip(cfgs, logs, stages, samples)]
         k_model = dict(sections=dict(zip(names, [r[3] for r in read])), train=cfg.train.key())
         with stages[0]('train_predict'):
             if not all(l.done('predict', k_model, ['prediction.h5ad', 'model/bundle.json']) for l in logs):

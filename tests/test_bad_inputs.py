@@ -430,3 +430,31 @@ def _drop_images(f):
 def test_spatialdata_input_refusals(other_inputs, tmp_path, change, message):
     f = copy(other_inputs/'visium.zarr', tmp_path/'v.zarr'); change(f)
     expect_error(['run', '--input', f"spatialdata:{f}", '--out', tmp_path/'o'], message, [f] if f.exists() else [])
+
+
+# several sections, one model (deephex run --input A --input B): every input checked before the first is read
+def test_sections_same_input_twice(inputs, tmp_path):
+    expect_error(['run', '--input', f"legacy_st:{inputs/'st'}", '--input', f"legacy_st:{inputs/'st'}", '--out', tmp_path/'o'], 'the same input given twice', [inputs/'st'])
+    assert not (tmp_path/'o').exists()
+
+
+def test_sections_second_input_missing(inputs, tmp_path):
+    expect_error(['run', '--input', f"legacy_st:{inputs/'st'}", '--input', f"legacy_st:{tmp_path/'nowhere'}", '--out', tmp_path/'o'],
+                 ['nowhere', 'does not exist'], [inputs/'st'])
+    assert not (tmp_path/'o').exists()
+
+
+def test_sections_second_input_bad_format(inputs, tmp_path):
+    expect_error(['run', '--input', f"legacy_st:{inputs/'st'}", '--input', str(inputs/'visium'), '--out', tmp_path/'o'], 'is not FORMAT:PATH', [inputs/'st'])
+
+
+def test_sections_out_inside_an_input(inputs, tmp_path):
+    st = copy(inputs/'st', tmp_path/'st')
+    expect_error(['run', '--input', f"anndata:{inputs/'spots.h5ad'}", '--input', f"legacy_st:{st}", '--out', st/'results'], 'inside the input folder', [st])
+    assert not (st/'results').exists()
+
+
+def test_sections_of_two_platforms(inputs, tmp_path):
+    expect_error(['run', '--input', f"legacy_st:{inputs/'st'}", '--input', f"anndata:{inputs/'spots.h5ad'}", '--out', tmp_path/'o'],
+                 ['section spots', 'train together only sections of one platform'], [inputs/'st', inputs/'spots.h5ad'])
+    assert not any((tmp_path/'o').rglob('features*'))                               # refused before any features were computed
