@@ -441,6 +441,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'deephex.image._full_scale': ('image.html#_full_scale', 'deephex/image.py'),
                                'deephex.image.pil_unlimited': ('image.html#pil_unlimited', 'deephex/image.py'),
                                'deephex.image.superpixel_means': ('image.html#superpixel_means', 'deephex/image.py'),
+                               'deephex.image.superpixel_texture': ('image.html#superpixel_texture', 'deephex/image.py'),
+                               'deephex.image.texture_agrees': ('image.html#texture_agrees', 'deephex/image.py'),
                                'deephex.image.tissue_mask_from_image': ('image.html#tissue_mask_from_image', 'deephex/image.py'),
                                'deephex.image.to_uint8_rgb': ('image.html#to_uint8_rgb', 'deephex/image.py')},
             'deephex.io': { 'deephex.io._as_counts': ('io.html#_as_counts', 'deephex/io.py'),

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 from .core import InputError, SuperpixelGrid, Geometry
 
 # %% auto #0
-__all__ = ['TIFF_SUFFIXES', 'to_uint8_rgb', 'pil_unlimited', 'HEImage', 'superpixel_means', 'tissue_mask_from_image']
+__all__ = ['TIFF_SUFFIXES', 'to_uint8_rgb', 'pil_unlimited', 'HEImage', 'superpixel_means', 'superpixel_texture',
+           'texture_agrees', 'tissue_mask_from_image']
 
 # %% ../nbs/01_image.ipynb #9da580c8
 def _full_scale(max_value:float)->float:
@@ -276,23 +277,56 @@ def superpixel_means(analysis_img:np.ndarray, # uint8 (grid.padded_shape + (3,))
         out[r:r+64] = rows.reshape(-1, C, s, 3).sum(axis=2, dtype=np.uint32)/np.float32(s*s)
     return out
 
+def superpixel_texture(analysis_img:np.ndarray, # uint8 (grid.padded_shape + (3,)) from `HEImage.analysis_image`
+                       grid:SuperpixelGrid, # its superpixel grid
+                      )->np.ndarray: # float32 (grid rows, grid cols): standard deviation of the grey level inside each superpixel
+    "Texture of each superpixel: how much its grey level varies inside it (glass is smooth, tissue is not)."
+    s = grid.geometry.superpixel_size
+    R, C = grid.shape
+    out = np.empty((R, C), np.float32)
+    for r in range(0, R, 64):                           # bands of superpixel rows
+        band = analysis_img[r*s:(r+64)*s].mean(2, dtype=np.float32)
+        out[r:r+64] = band.reshape(-1, s, C, s).std(axis=(1, 3))
+    return out
+
+def texture_agrees(sat:np.ndarray, # saturation of each superpixel (the image, not its padding)
+                   tex:np.ndarray, # log1p texture of each superpixel, same shape
+                   threshold:float, # the saturation threshold
+                   min_share:float=0.8, # agreement needed on each side
+                  )->float|None: # the texture threshold (log1p units), or None when texture does not separate tissue from glass here
+    "An Otsu threshold on texture, kept only where it agrees with colour on the clear cases: at least `min_share` of the clearly stained superpixels (the most saturated quarter of those above `threshold`) above it and of the glass below it."
+    from skimage.filters import threshold_otsu
+    coloured, glass = sat > threshold, sat <= threshold
+    if np.ptp(tex) == 0 or not coloured.any(): return None
+    t = float(threshold_otsu(tex))
+    strong = sat >= np.quantile(sat[coloured], 0.75)
+    if min(strong.sum(), glass.sum()) < 0.01*sat.size: return None          # all tissue or all glass: nothing to check against
+    return t if (tex[strong] > t).mean() >= min_share and (tex[glass] <= t).mean() >= min_share else None
+
 def tissue_mask_from_image(analysis_img:np.ndarray, # uint8 (grid.padded_shape + (3,)) from `HEImage.analysis_image`
                            grid:SuperpixelGrid, # its superpixel grid
                            threshold:float|None=None, # saturation above which a superpixel is tissue (default: triangle method, clipped)
                            min_object_um2:float=2000., # drop tissue pieces smaller than this (µm²)
                            max_hole_um2:float=10000., # fill holes in the tissue smaller than this (µm²)
                            clip:tuple=(0.04, 0.15), # bounds of the automatic threshold
+                           texture:bool|None=None, # also require texture: None = where it agrees with colour (`texture_agrees`), True / False = always / never
                           )->np.ndarray: # bool grid.shape
-    "Tissue superpixels of an H&E analysis image: thresholded colour saturation, specks removed, small holes filled."
-    from skimage.filters import threshold_triangle
+    "Tissue superpixels of an H&E analysis image: coloured (and textured, where texture tells glass from tissue), specks removed, small holes filled."
+    from skimage.filters import threshold_otsu, threshold_triangle
     m = superpixel_means(analysis_img, grid)
     mx, mn = m.max(2), m.min(2)
     sat = np.where(mx > 0, (mx - mn)/np.maximum(mx, 1e-6), 0.)
+    s = grid.geometry.superpixel_size
+    inside = np.s_[:math.ceil(grid.analysis_shape[0]/s), :math.ceil(grid.analysis_shape[1]/s)]   # the image, not its padding
     if threshold is None:
-        s = grid.geometry.superpixel_size
-        img = sat[:math.ceil(grid.analysis_shape[0]/s), :math.ceil(grid.analysis_shape[1]/s)]   # the image, not its padding
+        img = sat[inside]
         threshold = float(np.clip(threshold_triangle(img, nbins=256) if np.ptp(img) > 0 else clip[1], *clip))
     tissue = sat > threshold
+    if texture is not False:
+        tex = np.log1p(superpixel_texture(analysis_img, grid))
+        t = texture_agrees(sat[inside], tex[inside], threshold)
+        if t is None and texture: t = float(threshold_otsu(tex[inside]))
+        if t is not None: tissue &= tex > t
     tissue = ndi.binary_closing(tissue, structure=np.ones((3, 3)), border_value=0) | tissue
     area = grid.geometry.superpixel_um**2
     def small(mask, max_um2):
