@@ -510,6 +510,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'deephex.pipeline._Stages.seconds': ('pipeline.html#_stages.seconds', 'deephex/pipeline.py'),
                                   'deephex.pipeline._available_device': ('pipeline.html#_available_device', 'deephex/pipeline.py'),
                                   'deephex.pipeline._check_genes': ('pipeline.html#_check_genes', 'deephex/pipeline.py'),
+                                  'deephex.pipeline._config': ('pipeline.html#_config', 'deephex/pipeline.py'),
                                   'deephex.pipeline._digest': ('pipeline.html#_digest', 'deephex/pipeline.py'),
                                   'deephex.pipeline._features': ('pipeline.html#_features', 'deephex/pipeline.py'),
                                   'deephex.pipeline._has_tabulate': ('pipeline.html#_has_tabulate', 'deephex/pipeline.py'),

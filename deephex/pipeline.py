@@ -196,13 +196,17 @@ def run(config:RunConfig|str|Path|None=None, # a RunConfig, or a YAML file (the 
         **overrides, # RunConfig fields that override the config (e.g. epochs=10)
        )->dict: # paths of the outputs, the summary metrics, and each step's seconds and peak memory
     "Run DeepHEx end to end; a rerun skips finished steps."
-    if config is None: cfg = RunConfig.make(**overrides)
-    elif isinstance(config, RunConfig): cfg = config.replace(**overrides)
-    else: cfg = load_config(config, **overrides)
-    cfg = cfg.replace(device=_available_device(cfg.device))
+    cfg = _config(config, overrides)
     out = check_output_folder(cfg)
     if _rank() != 0: return _run(cfg, out, progress)             # torchrun: rank 0 holds the folder for the run
     with run_lock(out): return _run(cfg, out, progress)
+
+def _config(config:RunConfig|str|Path|None, overrides:dict)->RunConfig:
+    "The run's settings: a RunConfig, a YAML file or the defaults, with `overrides` applied and the device checked."
+    if config is None: cfg = RunConfig.make(**overrides)
+    elif isinstance(config, RunConfig): cfg = config.replace(**overrides)
+    else: cfg = load_config(config, **overrides)
+    return cfg.replace(device=_available_device(cfg.device))
 
 def check_output_folder(cfg:RunConfig|str|Path, # the run's config, or an output folder
                         *inputs, # with a folder: the input paths it must not be in
@@ -412,10 +416,7 @@ def run_sections(inputs:list, # each section's input: 'FORMAT:PATH' or (format, 
                 )->dict: # out, and each section's result (as `run`'s) under its name
     "Run DeepHEx on several sections with one model; a rerun skips finished steps."
     from deephex.sections import fit_sections
-    if config is None: cfg = RunConfig.make(**overrides)
-    elif isinstance(config, RunConfig): cfg = config.replace(**overrides)
-    else: cfg = load_config(config, **overrides)
-    cfg = cfg.replace(device=_available_device(cfg.device))
+    cfg = _config(config, overrides)
     pairs = _section_inputs(inputs)
     names = section_names(pairs)
     cfgs = [cfg.replace(input_format=f, input_path=p, out=str(Path(cfg.out)/n)) for (f, p), n in zip(pairs, names)]
