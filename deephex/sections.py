@@ -8,13 +8,12 @@ import hashlib, time
 
 import numpy as np
 import torch
-from anndata import AnnData
 
-from .core import InputError, Sample
+from .core import InputError
 from .settings import TrainSettings
 from .enhance import enhance_spots
 from .runtime import torch_threads
-from .train import TrainingData, prepare_training, train_prepared, feature_stats, tissue_superpixels
+from .train import prepare_training, train_prepared, feature_stats, tissue_superpixels
 from .fusion import (validation_spots, histology_summary, heldout_routes, choose_route_weight, fusion_record, fuse,
                             _spot_mask)
 from .bundle import save_bundle
