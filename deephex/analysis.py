@@ -16,7 +16,7 @@ from anndata import AnnData
 from tqdm.auto import tqdm
 
 from .core import InputError, Geometry, SuperpixelGrid, Sample, superpixel_image
-from .evaluate import superpixel_rc, superpixel_anndata
+from .core import superpixel_rc, superpixel_anndata
 
 # %% auto #0
 __all__ = ['SYNTHETIC_DOMAINS', 'TUMOUR_SIGNATURES', 'REGIONS', 'REGION_COLOURS', 'synthetic_prediction', 'grid_shape',

@@ -17,15 +17,14 @@ from tqdm.auto import tqdm
 import deephex
 from .core import InputError, Sample, resource_meter
 from .evaluate import (evaluate, heldout_spot_counts, predict_idw, predict_interpolation, predict_nearest_spot, predict_ridge,
-                              predict_spot_broadcast, score_heldout, spot_disks, spot_features, spot_noise_ceiling, summary_table)
+                              predict_spot_broadcast, score_heldout, spot_features, spot_noise_ceiling)
 from .enhance import enhance_spots
 from .features import encoder_slug, extract_features
 from .pipeline import load_sample, prepare_sample, save_sample
 from .settings import ReadSettings, TrainSettings
 from .runtime import jsonable, write_json
-from .pseudo_visium import holdout_split, select_genes
+from .pseudo_visium import disks_region, holdout_split, select_genes
 from .fusion import fit_model
-from .pseudo_visium import disks_region
 from .calibrate import calibrate_to_spots
 
 # %% auto #0

@@ -5,11 +5,10 @@
 # %% ../nbs/10c_bundle.ipynb #b0c00003
 from __future__ import annotations
 import hashlib, json, time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import torch
 from anndata import AnnData
@@ -22,7 +21,7 @@ from .core import Geometry, InputError, Sample, SuperpixelGrid, superpixel_annda
 from .settings import TrainSettings
 from .runtime import atomic_write, jsonable, select_device, torch_threads
 from .model import make_model
-from .train import TrainingData, feature_stats, nearest_expression, minmax_scale, spatial_metadata, tissue_superpixels, window_offsets
+from .train import TrainingData, feature_stats, nearest_expression, spatial_metadata, tissue_superpixels, window_offsets
 
 # %% auto #0
 __all__ = ['BUNDLE_FORMAT', 'histology_inputs', 'input_chunks', 'HistologyHead', 'fit_histology_head', 'encoder_digest',

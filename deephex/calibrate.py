@@ -11,7 +11,9 @@ from tqdm.auto import tqdm
 
 from .core import InputError, Sample, SuperpixelGrid
 from .core import grid_of
-from .evaluate import spot_positions_rc, aggregate, interpolation_weights, superpixel_rc
+from .core import aggregate, superpixel_rc
+from .pseudo_visium import spot_positions_rc
+from .evaluate import interpolation_weights
 from .pseudo_visium import disk_matrix
 
 # %% auto #0

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_cli.ipynb #5f69a390
 from __future__ import annotations
-import argparse, json, sys, warnings
+import argparse, sys
 from pathlib import Path
 
 from . import __version__

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .core import InputError, Key
 from .analysis import lr_pairs, lognormalized, superpixel_size_um, _units, _unit_matrix
-from .evaluate import superpixel_rc
+from .core import superpixel_rc
 
 # %% auto #0
 __all__ = ['decoy_pairs', 'with_decoys', 'cell_type_ligrec', 'niche_response', 'plot_communication']

@@ -17,7 +17,8 @@ from anndata import AnnData
 # %% auto #0
 __all__ = ['LATTICES', 'MAX_COUNT', 'InputError', 'disk_offsets', 'disk_mask', 'Geometry', 'lattice_positions', 'SuperpixelGrid',
            'check_xy', 'check_spots', 'Sample', 'grid_of', 'Key', 'superpixel_obs_names', 'superpixel_anndata',
-           'superpixel_image', 'resource_meter']
+           'superpixel_image', 'superpixel_rc', 'superpixel_keys', 'key_index', 'block_matrix', 'aggregate',
+           'bin_superpixels', 'resource_meter']
 
 # %% ../nbs/00_core.ipynb #323ac9aa
 class InputError(ValueError):
@@ -373,6 +374,84 @@ def superpixel_image(adata:AnnData, # one observation per superpixel, `obs['row'
     img = np.full(shape, fill, np.float32)
     img[r, c] = v
     return img
+
+# %% ../nbs/00_core.ipynb #df708be3
+def superpixel_rc(adata:AnnData, # superpixel AnnData (prediction or truth)
+                  where:str='prediction', # name used in error messages
+                  grid:SuperpixelGrid|None=None, # to derive (row, col) from obsm['spatial'] when obs lacks them
+                 )->np.ndarray: # (n, 2) int64 (row, col), unique
+    "The (row, col) superpixel index of every observation, checked."
+    if 'row' in adata.obs and 'col' in adata.obs:
+        rc = adata.obs[['row', 'col']].to_numpy(float)
+        if not np.isfinite(rc).all() or (rc != np.round(rc)).any() or (rc < 0).any():
+            raise InputError("obs['row'] / obs['col'] must be non-negative integer superpixel indices", where,
+                             "store superpixel (row, col) indices, not pixel or µm coordinates")
+        rc = rc.astype(np.int64)
+    elif 'spatial' in adata.obsm and grid is not None: rc = grid.to_superpixel(adata.obsm['spatial'])
+    else: raise InputError("no superpixel positions", where,
+                           "store integer superpixel indices in obs['row'] and obs['col'] "
+                           "(or full-resolution (x, y) in obsm['spatial'] and pass the grid)")
+    key = superpixel_keys(rc)
+    if len(np.unique(key)) < len(key):
+        raise InputError(f"{len(key)-len(np.unique(key))} superpixels appear more than once", where,
+                         "give one observation per superpixel (sum or average duplicates first)")
+    return rc
+
+def superpixel_keys(rc:np.ndarray, # (n, 2) int superpixel (row, col)
+                   )->np.ndarray: # (n,) int64 keys, ordered as (row, col)
+    "One int64 key per superpixel: sorting, `np.unique` and look-ups on (row, col) pairs as on numbers."
+    rc = np.asarray(rc, np.int64); return (rc[:, 0] << 32) + rc[:, 1]
+
+def key_index(ref:np.ndarray, # (m,) keys (`superpixel_keys`)
+              query:np.ndarray, # (n,) keys to find
+             )->np.ndarray: # (n,) int
+    "Index of each `query` key in `ref`, -1 where absent."
+    if len(ref) == 0: return np.full(len(query), -1)
+    o = np.argsort(ref, kind='stable')
+    pos = np.clip(np.searchsorted(ref, query, sorter=o), 0, len(ref)-1)
+    idx = o[pos]
+    return np.where(ref[idx] == query, idx, -1)
+
+# %% ../nbs/00_core.ipynb #50c89706
+def block_matrix(rc:np.ndarray, # (n, 2) int superpixel (row, col)
+                 factor:int, # block edge in superpixels (2 -> 16 µm at 8 µm superpixels)
+                )->tuple: # (block (row, col) (m, 2), sparse (m, n) 0/1 summing matrix)
+    "Which block of `factor` x `factor` superpixels each superpixel falls in, as a summing matrix."
+    if int(factor) != factor or factor < 1: raise InputError(f"scale factor must be a positive integer, got {factor!r}", "scales")
+    brc = np.asarray(rc, np.int64)//int(factor)
+    keys, inv = np.unique(superpixel_keys(brc), return_inverse=True)
+    blocks = np.stack([keys >> 32, keys & 0xffffffff], 1)
+    A = sp.csr_matrix((np.ones(len(inv)), (inv.ravel(), np.arange(len(inv)))), shape=(len(keys), len(inv)))
+    return blocks, A
+
+def aggregate(A:sp.spmatrix, # (m, n) sparse weights: a summing, disk or interpolation matrix
+              X, # (n, g) dense (any float dtype) or sparse values
+              cols=None, # column indices of X to use (default all), without copying the others
+              dtype=np.float64, # dtype of a dense result
+              chunk_size:int|None=None, # columns of a dense X converted at a time (default: about 64 MB of them)
+             ): # (m, len(cols)) A @ X[:, cols]: sparse for sparse X, else a dense `dtype` array
+    "`A @ X` for a large X without a full-size converted copy: a dense X is taken a few columns at a time."
+    cols = np.arange(X.shape[1]) if cols is None else np.asarray(cols)
+    if sp.issparse(X): return sp.csr_matrix(A @ sp.csc_matrix(X)[:, cols])
+    A = sp.csr_matrix(A, dtype=dtype)
+    out = np.empty((A.shape[0], len(cols)), dtype)
+    chunk_size = chunk_size or _chunk(X.shape[0])
+    for b in range(0, len(cols), chunk_size): out[:, b:b+chunk_size] = A @ np.asarray(X[:, cols[b:b+chunk_size]], dtype)
+    return out
+
+def _chunk(n:int, budget:int=64 << 20)->int:
+    "How many float64 vectors of length `n` fit in `budget` bytes (at least one): the temporaries stay small at any size."
+    return max(1, budget//(8*max(n, 1)))
+
+def bin_superpixels(adata:AnnData, # superpixel AnnData (prediction or truth)
+                    factor:int=2, # block edge in superpixels
+                    grid:SuperpixelGrid|None=None, # when given, obsm['spatial'] = block centres
+                   )->AnnData: # one observation per block; obs['row'], obs['col'] are block indices
+    "Sum a superpixel AnnData over `factor` x `factor` blocks."
+    blocks, A = block_matrix(superpixel_rc(adata), factor)
+    out = superpixel_anndata(aggregate(A, adata.X), blocks, adata.var_names)
+    if grid is not None: out.obsm['spatial'] = grid.superpixel_centres((blocks + 0.5)*factor - 0.5)
+    return out
 
 # %% ../nbs/00_core.ipynb #61cc02ef
 import os, threading, time

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_evaluate.ipynb #1fd6ea5b
 from __future__ import annotations
-import json, math, os
+import json, os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -17,100 +17,19 @@ from scipy.spatial import Delaunay, cKDTree
 from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
-from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy, grid_of, superpixel_anndata
+from .core import (InputError, Geometry, SuperpixelGrid, Sample, check_xy, grid_of, superpixel_anndata, superpixel_rc, superpixel_keys,
+                          key_index, block_matrix)
 from .runtime import jsonable, write_json
-from .pseudo_visium import disk_matrix, disk_membership, spot_disks
+from .pseudo_visium import disk_matrix, spot_disks, sum_over_spots, spot_positions_rc
 
 # %% auto #0
-__all__ = ['METRICS', 'BOUND_COLUMNS', 'MIN_RELIABILITY', 'NORMALIZATIONS', 'superpixel_rc', 'block_matrix', 'aggregate',
-           'bin_superpixels', 'constant_columns', 'pearson_columns', 'spearman_columns', 'minmax_columns',
-           'masked_ssim', 'gene_proportions', 'composition_columns', 'binomial_thin', 'spearman_brown', 'noise_ceiling',
-           'noise_ceilings', 'superpixel_metrics', 'sum_over_spots', 'spot_consistency', 'spot_positions_rc',
-           'predict_spot_broadcast', 'interpolation_weights', 'predict_interpolation', 'top_genes', 'evaluate',
-           'per_gene_table', 'write_metrics', 'summary_table', 'read_prediction', 'read_truth', 'evaluate_cli',
-           'predict_nearest_spot', 'predict_idw', 'heldout_spot_counts', 'score_heldout', 'spot_noise_ceiling',
-           'spot_features', 'predict_ridge']
-
-# %% ../nbs/10_evaluate.ipynb #df708be3
-def superpixel_rc(adata:AnnData, # superpixel AnnData (prediction or truth)
-                  where:str='prediction', # name used in error messages
-                  grid:SuperpixelGrid|None=None, # to derive (row, col) from obsm['spatial'] when obs lacks them
-                 )->np.ndarray: # (n, 2) int64 (row, col), unique
-    "The (row, col) superpixel index of every observation, checked."
-    if 'row' in adata.obs and 'col' in adata.obs:
-        rc = adata.obs[['row', 'col']].to_numpy(float)
-        if not np.isfinite(rc).all() or (rc != np.round(rc)).any() or (rc < 0).any():
-            raise InputError("obs['row'] / obs['col'] must be non-negative integer superpixel indices", where,
-                             "store superpixel (row, col) indices, not pixel or µm coordinates")
-        rc = rc.astype(np.int64)
-    elif 'spatial' in adata.obsm and grid is not None: rc = grid.to_superpixel(adata.obsm['spatial'])
-    else: raise InputError("no superpixel positions", where,
-                           "store integer superpixel indices in obs['row'] and obs['col'] "
-                           "(or full-resolution (x, y) in obsm['spatial'] and pass the grid)")
-    key = _rc_key(rc)
-    if len(np.unique(key)) < len(key):
-        raise InputError(f"{len(key)-len(np.unique(key))} superpixels appear more than once", where,
-                         "give one observation per superpixel (sum or average duplicates first)")
-    return rc
-
-def _rc_key(rc): rc = np.asarray(rc, np.int64); return (rc[:, 0] << 32) + rc[:, 1]
-
-def _lookup(ref:np.ndarray, query:np.ndarray)->np.ndarray:
-    "Index of each `query` key in `ref`, -1 where absent."
-    if len(ref) == 0: return np.full(len(query), -1)
-    o = np.argsort(ref, kind='stable')
-    pos = np.clip(np.searchsorted(ref, query, sorter=o), 0, len(ref)-1)
-    idx = o[pos]
-    return np.where(ref[idx] == query, idx, -1)
-
-# %% ../nbs/10_evaluate.ipynb #50c89706
-def block_matrix(rc:np.ndarray, # (n, 2) int superpixel (row, col)
-                 factor:int, # block edge in superpixels (2 -> 16 µm at 8 µm superpixels)
-                )->tuple: # (block (row, col) (m, 2), sparse (m, n) 0/1 summing matrix)
-    "Which block of `factor` x `factor` superpixels each superpixel falls in, as a summing matrix."
-    if int(factor) != factor or factor < 1: raise InputError(f"scale factor must be a positive integer, got {factor!r}", "scales")
-    brc = np.asarray(rc, np.int64)//int(factor)
-    keys, inv = np.unique(_rc_key(brc), return_inverse=True)
-    blocks = np.stack([keys >> 32, keys & 0xffffffff], 1)
-    A = sp.csr_matrix((np.ones(len(inv)), (inv.ravel(), np.arange(len(inv)))), shape=(len(keys), len(inv)))
-    return blocks, A
-
-def aggregate(A:sp.spmatrix, # (m, n) sparse weights: a summing, disk or interpolation matrix
-              X, # (n, g) dense (any float dtype) or sparse values
-              cols=None, # column indices of X to use (default all), without copying the others
-              dtype=np.float64, # dtype of a dense result
-              chunk_size:int|None=None, # columns of a dense X converted at a time (default: about 64 MB of them)
-             ): # (m, len(cols)) A @ X[:, cols]: sparse for sparse X, else a dense `dtype` array
-    "`A @ X` for a large X without a full-size converted copy: a dense X is taken a few columns at a time."
-    cols = np.arange(X.shape[1]) if cols is None else np.asarray(cols)
-    if sp.issparse(X): return sp.csr_matrix(A @ sp.csc_matrix(X)[:, cols])
-    A = sp.csr_matrix(A, dtype=dtype)
-    out = np.empty((A.shape[0], len(cols)), dtype)
-    chunk_size = chunk_size or _chunk(X.shape[0])
-    for b in range(0, len(cols), chunk_size): out[:, b:b+chunk_size] = A @ np.asarray(X[:, cols[b:b+chunk_size]], dtype)
-    return out
-
-def _chunk(n:int, budget:int=64 << 20)->int:
-    "How many float64 vectors of length `n` fit in `budget` bytes (at least one): the temporaries stay small at any size."
-    return max(1, budget//(8*max(n, 1)))
-
-def _rows(W:sp.spmatrix, dens:np.ndarray, chunk_size:int|None=None)->np.ndarray:
-    "`W @ dens` for a tall sparse W and a small dense `dens`, as float32, a band of rows at a time (no full-size float64 temporary)."
-    W = sp.csr_matrix(W)
-    out = np.empty((W.shape[0], dens.shape[1]), np.float32)
-    chunk_size = chunk_size or _chunk(dens.shape[1])
-    for b in range(0, W.shape[0], chunk_size): out[b:b+chunk_size] = W[b:b+chunk_size] @ dens
-    return out
-
-def bin_superpixels(adata:AnnData, # superpixel AnnData (prediction or truth)
-                    factor:int=2, # block edge in superpixels
-                    grid:SuperpixelGrid|None=None, # when given, obsm['spatial'] = block centres
-                   )->AnnData: # one observation per block; obs['row'], obs['col'] are block indices
-    "Sum a superpixel AnnData over `factor` x `factor` blocks."
-    blocks, A = block_matrix(superpixel_rc(adata), factor)
-    out = superpixel_anndata(aggregate(A, adata.X), blocks, adata.var_names)
-    if grid is not None: out.obsm['spatial'] = grid.superpixel_centres((blocks + 0.5)*factor - 0.5)
-    return out
+__all__ = ['METRICS', 'BOUND_COLUMNS', 'MIN_RELIABILITY', 'NORMALIZATIONS', 'constant_columns', 'pearson_columns',
+           'spearman_columns', 'minmax_columns', 'masked_ssim', 'gene_proportions', 'composition_columns',
+           'binomial_thin', 'spearman_brown', 'noise_ceiling', 'noise_ceilings', 'superpixel_metrics',
+           'spot_consistency', 'predict_spot_broadcast', 'interpolation_weights', 'predict_interpolation', 'top_genes',
+           'evaluate', 'per_gene_table', 'write_metrics', 'summary_table', 'read_prediction', 'read_truth',
+           'evaluate_cli', 'predict_nearest_spot', 'predict_idw', 'heldout_spot_counts', 'score_heldout',
+           'spot_noise_ceiling', 'spot_features', 'predict_ridge']
 
 # %% ../nbs/10_evaluate.ipynb #d8d0463f
 def constant_columns(x:np.ndarray, # (n, g) values
@@ -343,11 +262,11 @@ class _Aligned:
         if not isinstance(prediction, AnnData): raise InputError(f"prediction must be an AnnData, got {type(prediction).__name__}", "prediction", "read it with `read_prediction`")
         if not isinstance(truth, AnnData): raise InputError(f"truth must be an AnnData, got {type(truth).__name__}", "truth", "read it with `read_truth`")
         prc, trc = superpixel_rc(prediction, 'prediction', grid), superpixel_rc(truth, 'truth', grid)
-        keys = _rc_key(trc)
+        keys = superpixel_keys(trc)
         if tissue_mask is not None:
             m = np.asarray(tissue_mask, bool)
             if m.ndim != 2: raise InputError(f"tissue mask must be a 2-D bool array on the superpixel grid, got shape {m.shape}", "tissue_mask")
-            keys = np.union1d(keys, _rc_key(np.argwhere(m)))
+            keys = np.union1d(keys, superpixel_keys(np.argwhere(m)))
         else: keys = np.unique(keys)
         if len(keys) < 2: raise InputError(f"only {len(keys)} in-tissue superpixels", "truth", "score on a truth with at least two superpixels")
         self.rc = np.stack([keys >> 32, keys & 0xffffffff], 1)
@@ -364,8 +283,8 @@ class _Aligned:
         self.genes = genes
         # truth rows -> in-tissue order; superpixels absent from the truth stay zero
         tX = truth.X if sp.issparse(truth.X) else sp.csr_matrix(np.asarray(truth.X))
-        tpos = np.searchsorted(keys, _rc_key(trc))
-        ok = (tpos < len(keys)) & (keys[np.minimum(tpos, len(keys)-1)] == _rc_key(trc))
+        tpos = np.searchsorted(keys, superpixel_keys(trc))
+        ok = (tpos < len(keys)) & (keys[np.minimum(tpos, len(keys)-1)] == superpixel_keys(trc))
         sel = sp.csr_matrix((np.ones(ok.sum()), (tpos[ok], np.flatnonzero(ok))), shape=(len(keys), truth.n_obs))
         sub = sp.csr_matrix(tX)[:, tg.get_indexer(genes)]           # stored as given (float32 counts are exact); chunks are float64
         if sub.dtype not in (np.float32, np.float64): sub = sub.astype(np.float64)
@@ -373,7 +292,7 @@ class _Aligned:
         if not np.isfinite(self.truth.data).all() or (self.truth.data < 0).any():
             raise InputError("truth holds negative or non-finite values", "truth X", "give (expected) counts")
         # prediction rows / columns
-        self.pred_rows = _lookup(_rc_key(prc), keys)
+        self.pred_rows = key_index(superpixel_keys(prc), keys)
         self.pred_cols = pg.get_indexer(genes)
         self.n_missing = int((self.pred_rows < 0).sum())
         self.n_outside = int(prediction.n_obs - (self.pred_rows >= 0).sum())
@@ -480,22 +399,6 @@ def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], 
     return out
 
 # %% ../nbs/10_evaluate.ipynb #6132bb5a
-def sum_over_spots(adata:AnnData, # superpixel AnnData (prediction or truth)
-                   spots:AnnData, # spots with obsm['spatial'] (full-resolution x, y)
-                   grid:SuperpixelGrid|Sample, # the superpixel grid of the sample
-                   genes=None, # genes to sum (default all), without copying the others
-                   chunk_size:int|None=None, # genes of a dense X summed at a time (in float64; default about 64 MB)
-                  )->AnnData: # spots x genes: sums over each disk; obs['n_superpixels'] found in the disk
-    "Sum a superpixel AnnData over every spot's disk."
-    D = disk_matrix(spots, grid, superpixel_rc(adata, grid=grid_of(grid)))
-    names = adata.var_names if genes is None else pd.Index(genes)
-    cols = adata.var_names.get_indexer(names)
-    if (cols < 0).any(): raise InputError(f"{(cols < 0).sum()} genes are not in the AnnData (e.g. {list(names[cols < 0][:3])})", "genes")
-    out = AnnData(aggregate(D, adata.X, cols, chunk_size=chunk_size), obs=pd.DataFrame(index=spots.obs_names.copy()), var=pd.DataFrame(index=names.astype(str).copy()))
-    out.obsm['spatial'] = np.asarray(spots.obsm['spatial'], float).copy()
-    out.obs['n_superpixels'] = np.asarray(D.sum(1)).ravel().astype(int)
-    return out
-
 def spot_consistency(prediction:AnnData, # superpixel prediction
                      spots:AnnData, # the input spots (counts) with obsm['spatial']
                      grid:SuperpixelGrid|Sample, # the superpixel grid of the sample
@@ -530,15 +433,17 @@ def _targets(spots, g, tissue_mask):
                                                 "build the mask on the sample's superpixel grid")
         return np.argwhere(m)
     _, drc = spot_disks(spots, g)
-    keys = np.unique(_rc_key(drc))
+    keys = np.unique(superpixel_keys(drc))
     return np.stack([keys >> 32, keys & 0xffffffff], 1)
 
-def spot_positions_rc(spots:AnnData, # spots with obsm['spatial']
-                      g:SuperpixelGrid, # their superpixel grid
-                     )->np.ndarray: # (n, 2) float (row, col)
-    "Spot centres in continuous superpixel units (superpixel (r, c) has its centre at (r, c))."
-    a = g.to_analysis(check_xy(spots.obsm['spatial'], "spots obsm['spatial']"))
-    return a[:, ::-1]/g.geometry.superpixel_size - 0.5
+def _rows(W:sp.spmatrix, dens:np.ndarray, chunk_size:int|None=None)->np.ndarray:
+    "`W @ dens` for a tall sparse W and a small dense `dens`, as float32, a band of rows at a time (no full-size float64 temporary)."
+    W = sp.csr_matrix(W)
+    out = np.empty((W.shape[0], dens.shape[1]), np.float32)
+    chunk_size = chunk_size or max(1, (64 << 20)//(8*max(dens.shape[1], 1)))   # about 64 MB of float64 rows a band
+    for b in range(0, W.shape[0], chunk_size): out[b:b+chunk_size] = W[b:b+chunk_size] @ dens
+    return out
+
 
 def predict_spot_broadcast(spots:AnnData, # spots x genes counts, obsm['spatial'] full-resolution (x, y)
                            grid:SuperpixelGrid|Sample, # the superpixel grid (and spot geometry)
@@ -751,7 +656,7 @@ def read_prediction(path:str|Path, # .h5ad, or a long/wide .csv/.tsv/.parquet ta
         raise InputError(f"table has no 'row' and 'col' columns (columns: {list(df.columns)[:6]})", path,
                          "give integer superpixel indices in columns 'row' and 'col'")
     if {'gene', 'value'} <= set(df.columns):          # long
-        keys, pos = np.unique(_rc_key(df[['row', 'col']].to_numpy(np.int64)), return_inverse=True)
+        keys, pos = np.unique(superpixel_keys(df[['row', 'col']].to_numpy(np.int64)), return_inverse=True)
         genes, gpos = np.unique(df['gene'].astype(str).to_numpy(), return_inverse=True)
         X = sp.csr_matrix((df['value'].to_numpy(np.float64), (pos.ravel(), gpos.ravel())), shape=(len(keys), len(genes)))
         return superpixel_anndata(X, np.stack([keys >> 32, keys & 0xffffffff], 1), genes)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_features.ipynb #f1944d27
 from __future__ import annotations
-import contextlib, hashlib, json, logging, math, os, time, warnings
+import hashlib, json, logging, math, time, warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ import timm
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from .core import InputError, Geometry, SuperpixelGrid
-from .runtime import PRECISIONS, atomic_write, autocast, barrier, dist_context, resolve_precision, select_device, usable_cores, write_json
+from .runtime import autocast, barrier, dist_context, resolve_precision, select_device, usable_cores, write_json
 from .image import tissue_mask_from_image
 
 _log = logging.getLogger(__name__)

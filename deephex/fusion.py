@@ -7,20 +7,19 @@ from __future__ import annotations
 import math, time, warnings
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from .core import InputError, Sample
+from .core import InputError, Sample, superpixel_rc
 from .settings import TrainSettings
 from .enhance import enhance_spots, enhancement_weights
 from .runtime import torch_threads
-from .train import MODELS, train_states, predict_anndata, nearest_expression, leave_spot_out_neighbours, feature_stats, tissue_superpixels
+from .train import train_states, predict_anndata, nearest_expression, leave_spot_out_neighbours, feature_stats, tissue_superpixels
 from .calibrate import calibrate_to_spots
-from .evaluate import sum_over_spots, superpixel_rc, pearson_columns
-from .pseudo_visium import disks_region
+from .evaluate import pearson_columns
+from .pseudo_visium import disks_region, sum_over_spots
 from .bundle import save_bundle
 
 def _dense(X): return np.asarray(X.toarray() if sp.issparse(X) else X, np.float64)

@@ -14,7 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .core import InputError, Geometry, Sample, SuperpixelGrid, check_spots
+from .core import InputError, Geometry, Sample, SuperpixelGrid
 from .image import HEImage, tissue_mask_from_image, TIFF_SUFFIXES
 
 # %% auto #0

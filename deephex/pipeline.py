@@ -4,8 +4,8 @@
 
 # %% ../nbs/11_pipeline.ipynb #b713f604
 from __future__ import annotations
-import json, math, shutil, warnings
-from dataclasses import dataclass, field, asdict, fields, replace
+import json, shutil, warnings
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import hashlib, os, time
@@ -13,28 +13,27 @@ import deephex
 import anndata as ad
 import numpy as np
 import tifffile
-import yaml
+from tqdm.auto import tqdm
 from anndata import AnnData
 
 from contextlib import contextmanager, nullcontext
-from .core import InputError, Geometry, Sample, resource_meter, superpixel_image
+from .core import InputError, Geometry, Sample, SuperpixelGrid, bin_superpixels, resource_meter, superpixel_image
 from .runtime import jsonable, run_lock, select_device, write_json
-from .settings import INPUT_FORMATS, RunConfig, ReadSettings, config_from_dict, load_config
+from .settings import INPUT_FORMATS, RunConfig, ReadSettings, load_config
 from .image import HEImage
 from .io import check_layout, read_sample
-from .pseudo_visium import simulate_pseudo_visium, select_genes, spot_coverage
+from .pseudo_visium import simulate_pseudo_visium, select_genes, select_genes_jointly, spot_coverage
 from .features import extract_features
 from .enhance import enhance_spots
 from .train import STATE_INDEPENDENT, write_prediction
 from .fusion import fit_model
 from .bundle import check_compatible, load_bundle, predict_histology, predict_section
-from .core import SuperpixelGrid
-from .evaluate import evaluate, bin_superpixels, predict_spot_broadcast, predict_interpolation, read_prediction, summary_table, write_metrics
+from .evaluate import evaluate, predict_spot_broadcast, predict_interpolation, read_prediction, summary_table, write_metrics
 
 # %% auto #0
 __all__ = ['HEADLINE', 'save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample', 'evaluate_run', 'plot_maps',
            'run', 'check_output_folder', 'metrics_markdown', 'marker_genes', 'draw_figures', 'section_names',
-           'check_sections', 'run_sections', 'demo', 'predict']
+           'check_sections', 'section_genes', 'run_sections', 'demo', 'predict']
 
 # %% ../nbs/11_pipeline.ipynb #94e0c851
 def _available_device(device:str)->str:
@@ -106,7 +105,7 @@ def analysis_geometry(geometry:Geometry, # the input's geometry (its spot layout
     return replace(geometry, **kw)
 
 def prepare_sample(cfg:RunConfig|ReadSettings, # the input and how to read it
-                   genes:list|None=None, # keep exactly these genes (a trained model's) instead of selecting variable ones
+                   genes:list|str|None=None, # keep exactly these genes (a trained model's, the sections' joint choice); 'all': every gene; None: select variable ones
                   )->Sample:
     "Read the input and build the analysis sample: pseudo-spots + truth for high-resolution inputs, selected genes."
     read = cfg.read if isinstance(cfg, RunConfig) else cfg
@@ -120,10 +119,11 @@ def prepare_sample(cfg:RunConfig|ReadSettings, # the input and how to read it
         s = s.replace(geometry=replace(s.geometry, um_per_px=read.um_per_px, superpixel_size=read.superpixel_size))
         ps = simulate_pseudo_visium(s, geometry=analysis_geometry(Geometry.visium(), read), lattice=read.lattice,
                                     n_top_genes=read.n_genes if genes is None else None)
-        if genes is None: return ps
+        if genes is None or isinstance(genes, str): return ps
         _check_genes(genes, ps.spots.var_names, f"{read.input_format}:{read.input_path}")
         return ps.replace(spots=ps.spots[:, list(genes)].copy(), truth=None if ps.truth is None else ps.truth[:, list(genes)].copy())
     if genes is None: genes = select_genes(s.spots, n_top=min(read.n_genes, s.spots.n_vars))
+    elif isinstance(genes, str): genes = s.spots.var_names
     else: _check_genes(genes, s.spots.var_names, f"{read.input_format}:{read.input_path}")
     return s.replace(spots=s.spots[:, list(genes)].copy(), geometry=analysis_geometry(s.geometry, read))
 
@@ -259,12 +259,15 @@ def _read_features(cfg:RunConfig, out:Path, log:RunLog, stage:_Stages, progress:
     "Steps 1 and 2 of a run: the sample (read, pseudo-spots, genes) and its histology features, each skipped when done."
     return _features(cfg, out, log, stage, _read(cfg, out, log, stage), progress)
 
-def _read(cfg:RunConfig, out:Path, log:RunLog, stage:_Stages)->Sample:
+def _read(cfg:RunConfig, out:Path, log:RunLog, stage:_Stages,
+          genes:list|None=None, # keep these genes (several sections: their joint choice); None: select this input's variable genes
+         )->Sample:
     "Step 1: read (+ pseudo-Visium) and gene selection, or the sample an earlier run prepared."
+    key = cfg.read.key() | ({} if genes is None else dict(genes=_digest(dict(genes=list(genes)))))
     with stage('read'):
-        if log.done('read', cfg.read.key(), ['sample/sample.json']): return load_sample(out/'sample')
-        sample = prepare_sample(cfg)
-        if _rank() == 0: save_sample(sample, out/'sample'); log.finish('read', cfg.read.key(), sample=repr(sample))
+        if log.done('read', key, ['sample/sample.json']): return load_sample(out/'sample')
+        sample = prepare_sample(cfg, genes)
+        if _rank() == 0: save_sample(sample, out/'sample'); log.finish('read', key, sample=repr(sample))
         return sample
 
 def _features(cfg:RunConfig, out:Path, log:RunLog, stage:_Stages, sample:Sample, progress:bool)->tuple:
@@ -396,6 +399,20 @@ def check_sections(samples:list, # each section's prepared Sample
     if len(shared) < 0.5*min(s.spots.n_vars for s in samples):
         warnings.warn(f"the sections share {len(shared)} of their selected genes: the model learns those (raise --genes to share more)")
 
+def section_genes(cfgs:list, # each section's RunConfig
+                  out:Path, # the run's folder: the choice is kept in out/genes.json
+                  progress:bool=True, # tqdm bar over the sections
+                 )->list: # the genes every section is read with
+    "The genes most variable across the sections (`select_genes_jointly`), chosen once and reused by a rerun with the same inputs and read settings."
+    read = {k: v for k, v in cfgs[0].read.key().items() if k not in ('input_format', 'input_path')}
+    key = dict(inputs=[f"{c.read.input_format}:{Path(c.read.input_path).expanduser().resolve()}" for c in cfgs], read=read)
+    f = out/'genes.json'
+    if f.exists() and (d := json.loads(f.read_text())).get('key') == key: return d['genes']
+    spots = [prepare_sample(c, 'all').spots for c in tqdm(cfgs, desc='genes of each section', disable=not progress)]
+    genes = [str(g) for g in select_genes_jointly(spots, cfgs[0].read.n_genes)]
+    if _rank() == 0: out.mkdir(parents=True, exist_ok=True); write_json(f, dict(key=key, genes=genes))
+    return genes
+
 def _section_inputs(inputs:list)->list:
     "Each section's (format, path), checked: a known format and a path that exists."
     if len(inputs) < 2: raise InputError(f"{len(inputs)} section given", "--input", "give two or more --input FORMAT:PATH (one section: deephex run)")
@@ -425,10 +442,11 @@ def run_sections(inputs:list, # each section's input: 'FORMAT:PATH' or (format, 
     with (run_lock(out) if lead else nullcontext()):
         stages = [_Stages() for _ in cfgs]
         logs = [RunLog(Path(c.out)) for c in cfgs]
-        samples = [_read(c, Path(c.out), l, s) for c, l, s in zip(cfgs, logs, stages)]
+        genes = section_genes(cfgs, out, progress)                         # one gene list, chosen on every section
+        samples = [_read(c, Path(c.out), l, s, genes) for c, l, s in zip(cfgs, logs, stages)]
         check_sections(samples, names)                                      # before any features are computed
         read = [_features(c, Path(c.out), l, st, s, progress) for c, l, st, s in zip(cfgs, logs, stages, samples)]
-        k_model = dict(sections=dict(zip(names, [r[3] for r in read])), train=cfg.train.key())
+        k_model = dict(sections=dict(zip(names, [r[3] for r in read])), genes=_digest(dict(genes=genes)), train=cfg.train.key())
         with stages[0]('train_predict'):
             if not all(l.done('predict', k_model, ['prediction.h5ad', 'model/bundle.json']) for l in logs):
                 k_states = dict(sections=k_model['sections'], train=_state_key(cfg, {})['train'])

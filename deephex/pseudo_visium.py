@@ -14,12 +14,14 @@ import scipy.sparse as sp
 from scipy import ndimage
 from anndata import AnnData
 
-from .core import InputError, Geometry, SuperpixelGrid, Sample, check_xy, grid_of, lattice_positions, superpixel_image, superpixel_anndata
+from .core import (InputError, Geometry, SuperpixelGrid, Sample, check_xy, grid_of, lattice_positions, superpixel_image, superpixel_anndata,
+                          superpixel_rc, aggregate)
 
 # %% auto #0
 __all__ = ['HVG_FLAVORS', 'superpixel_truth', 'fill_small_holes', 'tissue_mask_from_truth', 'pseudo_spot_centres',
            'spot_coverage', 'disk_membership', 'pseudo_spots', 'spot_disks', 'disk_matrix', 'disks_region',
-           'select_genes', 'simulate_pseudo_visium', 'plot_pseudo_visium', 'holdout_split']
+           'sum_over_spots', 'spot_positions_rc', 'select_genes', 'select_genes_jointly', 'simulate_pseudo_visium',
+           'plot_pseudo_visium', 'holdout_split']
 
 # %% ../nbs/04_pseudo_visium.ipynb #9678246c
 def _csr(X, dtype=np.float32)->sp.csr_matrix:
@@ -216,6 +218,32 @@ def disks_region(sample:Sample, # the sample (grid and spot geometry)
     m = np.zeros(sample.grid.shape, bool); m[rc[:, 0], rc[:, 1]] = True
     return m
 
+# %% ../nbs/04_pseudo_visium.ipynb #sumsp0t2
+def sum_over_spots(adata:AnnData, # superpixel AnnData (prediction or truth)
+                   spots:AnnData, # spots with obsm['spatial'] (full-resolution x, y)
+                   grid:SuperpixelGrid|Sample, # the superpixel grid of the sample
+                   genes=None, # genes to sum (default all), without copying the others
+                   chunk_size:int|None=None, # genes of a dense X summed at a time (in float64; default about 64 MB)
+                  )->AnnData: # spots x genes: sums over each disk; obs['n_superpixels'] found in the disk
+    "Sum a superpixel AnnData over every spot's disk."
+    D = disk_matrix(spots, grid, superpixel_rc(adata, grid=grid_of(grid)))
+    names = adata.var_names if genes is None else pd.Index(genes)
+    cols = adata.var_names.get_indexer(names)
+    if (cols < 0).any(): raise InputError(f"{(cols < 0).sum()} genes are not in the AnnData (e.g. {list(names[cols < 0][:3])})", "genes")
+    out = AnnData(aggregate(D, adata.X, cols, chunk_size=chunk_size), obs=pd.DataFrame(index=spots.obs_names.copy()), var=pd.DataFrame(index=names.astype(str).copy()))
+    out.obsm['spatial'] = np.asarray(spots.obsm['spatial'], float).copy()
+    out.obs['n_superpixels'] = np.asarray(D.sum(1)).ravel().astype(int)
+    return out
+
+
+def spot_positions_rc(spots:AnnData, # spots with obsm['spatial']
+                      g:SuperpixelGrid, # their superpixel grid
+                     )->np.ndarray: # (n, 2) float (row, col)
+    "Spot centres in continuous superpixel units (superpixel (r, c) has its centre at (r, c))."
+    a = g.to_analysis(check_xy(spots.obsm['spatial'], "spots obsm['spatial']"))
+    return a[:, ::-1]/g.geometry.superpixel_size - 0.5
+
+
 # %% ../nbs/04_pseudo_visium.ipynb #66d2d699
 HVG_FLAVORS = ('seurat_v3', 'seurat_v3_paper', 'seurat', 'cell_ranger')
 
@@ -249,6 +277,37 @@ def select_genes(adata:AnnData, # spots (or superpixels) x genes, raw counts
     score = np.where(np.isfinite(score), score, -np.inf)
     top = np.sort(np.argsort(-score, kind='stable')[:n_top])
     return names[top]
+
+# %% ../nbs/04_pseudo_visium.ipynb #jointg02
+def select_genes_jointly(spots:list, # each section's spots (or pseudo-spots) x genes, raw counts
+                         n_top:int=1000, # genes to keep
+                         flavor:str='seurat_v3', # scanpy HVG flavour (as `select_genes`)
+                        )->pd.Index: # the selected genes, in the first section's order
+    "The `n_top` genes most variable within the sections, over the genes every section detects: scanpy `highly_variable_genes` with one batch per section (genes variable in more sections first)."
+    import anndata as ad, scanpy as sc
+    if flavor not in HVG_FLAVORS: raise InputError(f"unknown HVG flavour {flavor!r}", "flavor", f"use one of {HVG_FLAVORS}")
+    if not n_top >= 1: raise InputError(f"n_top must be at least 1, got {n_top}", "n_top")
+    if len(spots) < 2: raise InputError(f"{len(spots)} section given", "spots", "give two or more sections (one section: select_genes)")
+    detected = [set(a.var_names[np.asarray(_csr(a.X).sum(0)).ravel() > 0]) for a in spots]
+    names = pd.Index([g for g in spots[0].var_names if all(g in d for d in detected)])
+    if len(names) == 0: raise InputError("no gene has counts in every section", "spots", "train together only sections measured with one panel")
+    if len(names) <= n_top:
+        warnings.warn(f"the sections share {len(names)} detected genes, fewer than n_top={n_top}: keeping all of them")
+        return names
+    pooled = ad.concat([AnnData(_csr(a[:, names].X), var=pd.DataFrame(index=names)) for a in spots], label='section',
+                       keys=[str(i) for i in range(len(spots))], index_unique='-')
+    if flavor.startswith('seurat_v3') and importlib.util.find_spec('skmisc') is None:
+        warnings.warn(f"HVG flavour {flavor!r} needs scikit-misc (pip install scikit-misc); falling back to 'seurat' on log-normalised counts")
+        flavor = 'seurat'
+    if not flavor.startswith('seurat_v3'):
+        sc.pp.normalize_total(pooled, target_sum=1e4)
+        sc.pp.log1p(pooled)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        df = sc.pp.highly_variable_genes(pooled, n_top_genes=n_top, flavor='seurat_v3_paper' if flavor == 'seurat_v3' else flavor,   # sections first, then rank
+                                         batch_key='section', inplace=False)
+    return names[np.asarray(df['highly_variable'], bool)]
+
 
 # %% ../nbs/04_pseudo_visium.ipynb #d0ed56a5
 def _fit_to_grid(mask:np.ndarray, truth:AnnData, shape:tuple)->tuple:

@@ -5,7 +5,7 @@
 # %% ../nbs/00b_settings.ipynb #0570e757
 from __future__ import annotations
 import difflib, math
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib, json, math, os, warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import deephex
 from .core import Geometry, InputError, Sample, SuperpixelGrid, check_xy, superpixel_anndata, superpixel_image
 from .runtime import atomic_write, autocast, barrier, dist_context, select_device, torch_threads
 from .enhance import enhancement_weights
-from .model import MODELS, count_parameters, make_model
+from .model import count_parameters, make_model
 from .settings import TrainSettings
 
 # %% auto #0
