@@ -12,11 +12,11 @@ from deephex.settings import TrainSettings
 from deephex.pseudo_visium import disks_region
 from fusion_ablation import folds
 warnings.simplefilter('ignore')
-OUT = Path('runs/prototypes/b4_folds'); OUT.mkdir(exist_ok=True)
+import os; OUT = Path(os.environ.get('FOLDS', 'runs/prototypes/b4_folds')); OUT.mkdir(parents=True, exist_ok=True)   # FOLDS=..., VALF=0.2: another validation share
 s, _ = prepare_legacy_st(default_legacy_st(), 250, 0.25, 0)
 fm = extract_features(s, encoder='handcrafted', device='cpu', cache_dir=Path('runs/benchmark/legacy_st-B4/features/handcrafted'), progress=False)
 s = s.replace(tissue_mask=fm.tissue); feats = np.asarray(fm.features, np.float32)
-st = TrainSettings(model='deephex').resolved(s) if hasattr(TrainSettings, 'resolved') else TrainSettings(model='deephex')
+st = TrainSettings(model='deephex', val_fraction=float(os.environ.get('VALF', 0.1)))
 summary = histology_summary(feats, tissue_superpixels(s, feats), s.geometry.window_size, seed=0)
 for scheme in ('cb', 'block'):
     for i, held in enumerate(folds(s.spots, scheme)):

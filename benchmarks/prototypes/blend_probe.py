@@ -11,7 +11,7 @@ from deephex.train import tissue_superpixels
 from deephex.calibrate import calibrate_to_spots
 from deephex.evaluate import heldout_spot_counts, pearson_columns, superpixel_rc
 warnings.simplefilter('ignore')
-F = Path('runs/prototypes/b4_folds')
+import os; F = Path(os.environ.get('FOLDS', 'runs/prototypes/b4_folds'))
 s, _ = prepare_legacy_st(default_legacy_st(), 250, 0.25, 0)
 fm = extract_features(s, encoder='handcrafted', device='cpu', cache_dir=Path('runs/benchmark/legacy_st-B4/features/handcrafted'), progress=False)
 s = s.replace(tissue_mask=fm.tissue); feats = np.asarray(fm.features, np.float32)
@@ -40,7 +40,7 @@ def pergene_w(A, E, Y, grid=21):
     var = np.maximum(Y.var(0), 1e-12)
     err = np.stack([(((1 - w)*A + w*E - Y)**2/var).mean(0) for w in ws])   # (n_w, G)
     return ws[np.argmin(err, 0)]
-VAR = [('sum16', 0.5), ('sum16', 0.7), ('sum16+all', 0.5), ('sum16+all', 0.7)]
+VAR = [('sum16', 0.5), ('sum16', 0.7), ('sum16+all', 0.5), ('sum16+all', 0.7)] if 'VARIANTS' not in os.environ else [('sum16', 0.5)]
 rows = []
 for f in sorted(F.glob('*.pkl')):
     d = pickle.load(open(f, 'rb')); name = f.stem
