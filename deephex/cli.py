@@ -43,10 +43,12 @@ def _print_result(res:dict):
 
 def _cmd_run(a):
     from deephex.pipeline import run
-    if a.config is None and not a.input: raise InputError("nothing to run", "deephex run", "give --config FILE.yaml or --input FORMAT:PATH")
-    if a.input and len(a.input) > 1:                             # several sections, one model
-        from deephex.pipeline import run_sections
-        res = run_sections(a.input, a.config, progress=not a.quiet, **settings_from_args(a))
+    if a.config is None and not a.input and not a.sheet:
+        raise InputError("nothing to run", "deephex run", "give --config FILE.yaml, --input FORMAT:PATH or --sheet SECTIONS.csv")
+    if a.sheet and a.input: raise InputError("both --sheet and --input given", "--sheet", "list every section in the sheet, or give --input alone")
+    if a.sheet or (a.input and len(a.input) > 1):                # several sections, one model
+        from deephex.pipeline import run_sections, read_sheet
+        res = run_sections(read_sheet(a.sheet) if a.sheet else a.input, a.config, progress=not a.quiet, **settings_from_args(a))
         for name, r in res.get('sections', {}).items(): print(f"{name}:", end=' '); _print_result(r)
         return
     _print_result(run(a.config, progress=not a.quiet, **_run_overrides(a)))
@@ -139,6 +141,8 @@ def parser()->argparse.ArgumentParser:
     s.add_argument('--config', help="YAML config (the original DeepHEx layout or deephex's)")
     s.add_argument('--input', action='append', help="FORMAT:PATH; FORMAT one of visium_hd, visium, xenium, legacy_st, istar, anndata, spatialdata; "
                                                     "give it several times to train one model on several sections (outputs in OUT/<folder name>/)")
+    s.add_argument('--sheet', metavar='CSV', help="several sections, one model, from a sample sheet: a column input (FORMAT:PATH) and optional "
+                                                  "image, um_per_px, name per section (paths relative to the sheet)")
     _add_run_options(s)
     s.set_defaults(func=_cmd_run)
 

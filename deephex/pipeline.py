@@ -12,6 +12,7 @@ import hashlib, os, time
 import deephex
 import anndata as ad
 import numpy as np
+import pandas as pd
 import tifffile
 from tqdm.auto import tqdm
 from anndata import AnnData
@@ -31,9 +32,10 @@ from .bundle import check_compatible, load_bundle, predict_histology, predict_se
 from .evaluate import evaluate, predict_spot_broadcast, predict_interpolation, read_prediction, summary_table, write_metrics
 
 # %% auto #0
-__all__ = ['HEADLINE', 'save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample', 'evaluate_run', 'plot_maps',
-           'run', 'check_output_folder', 'metrics_markdown', 'marker_genes', 'draw_figures', 'section_names',
-           'check_sections', 'section_genes', 'run_sections', 'demo', 'predict']
+__all__ = ['HEADLINE', 'SHEET_COLUMNS', 'save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample',
+           'evaluate_run', 'plot_maps', 'run', 'check_output_folder', 'metrics_markdown', 'marker_genes',
+           'draw_figures', 'section_names', 'check_sections', 'section_genes', 'read_sheet', 'section_configs',
+           'run_sections', 'demo', 'predict']
 
 # %% ../nbs/11_pipeline.ipynb #94e0c851
 def _available_device(device:str)->str:
@@ -413,20 +415,63 @@ def section_genes(cfgs:list, # each section's RunConfig
     if _rank() == 0: out.mkdir(parents=True, exist_ok=True); write_json(f, dict(key=key, genes=genes))
     return genes
 
+SHEET_COLUMNS = ('input', 'image', 'um_per_px', 'name')
+
+def read_sheet(path:str|Path, # a .csv (or .tsv) sample sheet
+              )->list: # one dict per section: input ('FORMAT:PATH'), and image, um_per_px, name where given
+    "A sample sheet: one row per section, a column `input` (FORMAT:PATH) and optional `image`, `um_per_px`, `name`; relative paths are relative to the sheet."
+    p = Path(path).expanduser()
+    fix = f"give a .csv (or .tsv) with a header and one row per section; columns {', '.join(SHEET_COLUMNS)} (only input is required)"
+    if not p.is_file(): raise InputError("sample sheet not found", path, fix)
+    try: df = pd.read_csv(p, sep='\t' if p.suffix in ('.tsv', '.tab') else ',', dtype=str, keep_default_na=False, comment='#', skipinitialspace=True)
+    except (ValueError, UnicodeDecodeError) as e: raise InputError(f"not a readable table ({str(e).splitlines()[0]})", path, fix) from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    if 'input' not in df: raise InputError(f"no 'input' column (columns: {', '.join(df.columns)})", path, fix)
+    if bad := [c for c in df.columns if c not in SHEET_COLUMNS]: raise InputError(f"unknown column {bad[0]!r}", path, fix)
+    rel = lambda v: str(Path(v).expanduser() if Path(v).expanduser().is_absolute() else p.parent/v)
+    rows = []
+    for i, r in enumerate(df.to_dict('records'), start=2):                  # line numbers as an editor shows them (header = 1)
+        fmt, sep, where = r['input'].strip().partition(':')
+        if not sep or not where: raise InputError(f"line {i}: input {r['input']!r} is not FORMAT:PATH", path, "e.g. legacy_st:B4 (a path relative to the sheet)")
+        d = dict(input=f"{fmt}:{rel(where)}")
+        if r.get('image', '').strip(): d['image'] = rel(r['image'].strip())
+        if r.get('um_per_px', '').strip():
+            try: d['um_per_px'] = float(r['um_per_px'])
+            except ValueError: raise InputError(f"line {i}: um_per_px {r['um_per_px']!r} is not a number", path, "give the image's µm per pixel, e.g. 0.2738") from None
+            if not d['um_per_px'] > 0: raise InputError(f"line {i}: um_per_px must be > 0, got {d['um_per_px']:g}", path, "give the image's µm per pixel, e.g. 0.2738")
+        if r.get('name', '').strip(): d['name'] = r['name'].strip()
+        rows.append(d)
+    if not rows: raise InputError("no section in the sample sheet", path, fix)
+    return rows
+
 def _section_inputs(inputs:list)->list:
-    "Each section's (format, path), checked: a known format and a path that exists."
+    "Each section as a dict (format, path, and image, um_per_px, name where given), checked: a known format, paths that exist, distinct sections and names."
     if len(inputs) < 2: raise InputError(f"{len(inputs)} section given", "--input", "give two or more --input FORMAT:PATH (one section: deephex run)")
     out = []
     for v in inputs:
-        fmt, sep, path = v.partition(':') if isinstance(v, str) else (v[0], ':', v[1])
+        d = dict(v) if isinstance(v, dict) else dict(input=v if isinstance(v, str) else f"{v[0]}:{v[1]}")
+        fmt, sep, path = str(d.pop('input', '')).partition(':')
         if not sep or fmt not in INPUT_FORMATS:
-            raise InputError(f"{v!r} is not FORMAT:PATH with a known format", "--input", f"e.g. legacy_st:/data/B4; formats: {', '.join(INPUT_FORMATS)}")
+            raise InputError(f"{fmt + sep + path!r} is not FORMAT:PATH with a known format", "--input", f"e.g. legacy_st:/data/B4; formats: {', '.join(INPUT_FORMATS)}")
         if not Path(path).expanduser().exists(): raise InputError("does not exist", path, "check the path of this --input")
-        out.append((fmt, path))
-    if len({Path(p).expanduser().resolve() for _, p in out}) < len(out): raise InputError("the same input given twice", "--input", "give each section once")
+        if d.get('image') and not Path(d['image']).expanduser().is_file(): raise InputError("image not found", d['image'], "check the image path of this section")
+        out.append(dict(format=fmt, path=path, **d))
+    if len({Path(d['path']).expanduser().resolve() for d in out}) < len(out): raise InputError("the same input given twice", "--input", "give each section once")
+    names = [d.get('name') for d in out if d.get('name')]
+    if len(set(names)) < len(names): raise InputError(f"the name {next(n for n in names if names.count(n) > 1)!r} is given twice", "sample sheet name",
+                                                      "give each section its own name (it names the section's output folder)")
     return out
 
-def run_sections(inputs:list, # each section's input: 'FORMAT:PATH' or (format, path)
+def section_configs(cfg:RunConfig, # the settings every section shares
+                    inputs:list, # each section: 'FORMAT:PATH', (format, path), or a dict as `read_sheet` gives
+                   )->tuple: # (names, RunConfig of each section: its input, image and scale, and OUT/<name>)
+    "Each section's name and settings: the shared ones, with the section's input, image and µm per pixel (where given) and its own output folder."
+    secs = _section_inputs(inputs)
+    names = [d.get('name') or n for d, n in zip(secs, section_names([(d['format'], d['path']) for d in secs]))]
+    return names, [cfg.replace(input_format=d['format'], input_path=d['path'], image=d.get('image'), input_um_per_px=d.get('um_per_px'),
+                               out=str(Path(cfg.out)/n)) for d, n in zip(secs, names)]
+
+def run_sections(inputs:list, # each section: 'FORMAT:PATH', (format, path), or a dict as `read_sheet` gives (input, image, um_per_px, name)
                  config:RunConfig|str|Path|None=None, # every other setting: a RunConfig, or a YAML file (its input is replaced)
                  progress:bool=True, # tqdm progress bars
                  **overrides, # RunConfig fields that override the config (e.g. epochs=10)
@@ -434,10 +479,8 @@ def run_sections(inputs:list, # each section's input: 'FORMAT:PATH' or (format, 
     "Run DeepHEx on several sections with one model; a rerun skips finished steps."
     from deephex.sections import fit_sections
     cfg = _config(config, overrides)
-    pairs = _section_inputs(inputs)
-    names = section_names(pairs)
-    cfgs = [cfg.replace(input_format=f, input_path=p, out=str(Path(cfg.out)/n)) for (f, p), n in zip(pairs, names)]
-    out = check_output_folder(Path(cfg.out), *[p for _, p in pairs])
+    names, cfgs = section_configs(cfg, inputs)
+    out = check_output_folder(Path(cfg.out), *[c.input_path for c in cfgs])
     lead = _rank() == 0
     with (run_lock(out) if lead else nullcontext()):
         stages = [_Stages() for _ in cfgs]

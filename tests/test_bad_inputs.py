@@ -458,3 +458,21 @@ def test_sections_of_two_platforms(inputs, tmp_path):
     expect_error(['run', '--input', f"legacy_st:{inputs/'st'}", '--input', f"anndata:{inputs/'spots.h5ad'}", '--out', tmp_path/'o'],
                  ['section spots', 'train together only sections of one platform'], [inputs/'st', inputs/'spots.h5ad'])
     assert not any((tmp_path/'o').rglob('features*'))                               # refused before any features were computed
+
+
+# several sections from a sample sheet (deephex run --sheet): the sheet checked before anything is read
+@pytest.mark.parametrize('text,msg', [("path\nx\n", "no 'input' column"), ("input,colour\nlegacy_st:{st},red\n", "unknown column 'colour'"),
+                                      ("input,um_per_px\nlegacy_st:{st},fast\n", "line 2: um_per_px 'fast' is not a number"),
+                                      ("input,name\nlegacy_st:{st},a\nanndata:{spots},a\n", "the name 'a' is given twice"),
+                                      ("input,image\nlegacy_st:{st},nope.png\nanndata:{spots},\n", "image not found")],
+                         ids=['no input column', 'unknown column', 'scale not a number', 'one name twice', 'image missing'])
+def test_bad_sheet(inputs, tmp_path, text, msg):
+    sheet = tmp_path/'sections.csv'
+    sheet.write_text(text.format(st=inputs/'st', spots=inputs/'spots.h5ad'))
+    expect_error(['run', '--sheet', sheet, '--out', tmp_path/'o'], msg, [inputs/'st', sheet])
+    assert not (tmp_path/'o').exists()
+
+
+def test_sheet_and_input_together(inputs, tmp_path):
+    sheet = tmp_path/'sections.csv'; sheet.write_text(f"input\nlegacy_st:{inputs/'st'}\n")
+    expect_error(['run', '--sheet', sheet, '--input', f"legacy_st:{inputs/'st'}", '--out', tmp_path/'o'], 'both --sheet and --input given')
