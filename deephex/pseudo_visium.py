@@ -292,7 +292,7 @@ def select_genes_jointly(spots:list, # each section's spots (or pseudo-spots) x 
     names = pd.Index([g for g in spots[0].var_names if all(g in d for d in detected)])
     if len(names) == 0: raise InputError("no gene has counts in every section", "spots", "train together only sections measured with one panel")
     if len(names) <= n_top:
-        warnings.warn(f"the sections share {len(names)} detected genes, fewer than n_top={n_top}: keeping all of them")
+        if len(names) < n_top: warnings.warn(f"the sections share {len(names)} detected genes, fewer than n_top={n_top}: keeping all of them")
         return names
     pooled = ad.concat([AnnData(_csr(a[:, names].X), var=pd.DataFrame(index=names)) for a in spots], label='section',
                        keys=[str(i) for i in range(len(spots))], index_unique='-')
