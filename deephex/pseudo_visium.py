@@ -247,14 +247,33 @@ def spot_positions_rc(spots:AnnData, # spots with obsm['spatial']
 # %% ../nbs/04_pseudo_visium.ipynb #66d2d699
 HVG_FLAVORS = ('seurat_v3', 'seurat_v3_paper', 'seurat', 'cell_ranger')
 
+def _check_hvg(n_top:int, flavor:str):
+    if flavor not in HVG_FLAVORS: raise InputError(f"unknown HVG flavour {flavor!r}", "flavor", f"use one of {HVG_FLAVORS}")
+    if not n_top >= 1: raise InputError(f"n_top must be at least 1, got {n_top}", "n_top")
+
+def _hvg_table(adata:AnnData, # raw counts (log-normalised here, in place, for the flavours that need it)
+               n_top:int, flavor:str,
+               batch_key:str|None=None, # obs column of the batches (sections), or None
+              )->pd.DataFrame: # scanpy's highly_variable_genes table
+    "scanpy `highly_variable_genes` on raw counts: 'seurat_v3' falls back to 'seurat' without scikit-misc; with batches, 'seurat_v3' ranks genes variable in more batches first (scanpy's 'seurat_v3_paper' order)."
+    import scanpy as sc
+    if flavor.startswith('seurat_v3') and importlib.util.find_spec('skmisc') is None:
+        warnings.warn(f"HVG flavour {flavor!r} needs scikit-misc (pip install scikit-misc); falling back to 'seurat' on log-normalised counts")
+        flavor = 'seurat'
+    if not flavor.startswith('seurat_v3'):
+        sc.pp.normalize_total(adata, target_sum=1e4)
+        sc.pp.log1p(adata)
+    if batch_key is not None and flavor == 'seurat_v3': flavor = 'seurat_v3_paper'
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        return sc.pp.highly_variable_genes(adata, n_top_genes=n_top, flavor=flavor, batch_key=batch_key, inplace=False)
+
 def select_genes(adata:AnnData, # spots (or superpixels) x genes, raw counts
                  n_top:int=1000, # number of highly variable genes to keep (`num_top_genes` of the release)
                  flavor:str='seurat_v3', # scanpy HVG flavour; 'seurat_v3' on raw counts needs scikit-misc
                 )->pd.Index: # the selected gene names, in `adata.var_names` order
     "The `n_top` most highly variable genes (scanpy `highly_variable_genes`), all-zero genes dropped."
-    import scanpy as sc
-    if flavor not in HVG_FLAVORS: raise InputError(f"unknown HVG flavour {flavor!r}", "flavor", f"use one of {HVG_FLAVORS}")
-    if not n_top >= 1: raise InputError(f"n_top must be at least 1, got {n_top}", "n_top")
+    _check_hvg(n_top, flavor)
     X = _csr(adata.X)
     detected = np.asarray(X.sum(0)).ravel() > 0
     if not detected.any(): raise InputError("no gene has any counts", "X", "use raw UMI counts")
@@ -262,17 +281,7 @@ def select_genes(adata:AnnData, # spots (or superpixels) x genes, raw counts
     if detected.sum() <= n_top:
         warnings.warn(f"only {detected.sum()} of {adata.n_vars} genes have counts, fewer than n_top={n_top}: keeping all of them")
         return names
-    sub = AnnData(X[:, np.nonzero(detected)[0]], var=pd.DataFrame(index=names))
-    if flavor.startswith('seurat_v3') and importlib.util.find_spec('skmisc') is None:
-        warnings.warn(f"HVG flavour {flavor!r} needs scikit-misc (pip install scikit-misc); "
-                      "falling back to 'seurat' on log-normalised counts")
-        flavor = 'seurat'
-    if not flavor.startswith('seurat_v3'):
-        sc.pp.normalize_total(sub, target_sum=1e4)
-        sc.pp.log1p(sub)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', UserWarning)
-        df = sc.pp.highly_variable_genes(sub, n_top_genes=n_top, flavor=flavor, inplace=False)
+    df = _hvg_table(AnnData(X[:, np.nonzero(detected)[0]], var=pd.DataFrame(index=names)), n_top, flavor)
     score = -df['highly_variable_rank'].to_numpy(float) if 'highly_variable_rank' in df else df['dispersions_norm'].to_numpy(float)
     score = np.where(np.isfinite(score), score, -np.inf)
     top = np.sort(np.argsort(-score, kind='stable')[:n_top])
@@ -284,9 +293,8 @@ def select_genes_jointly(spots:list, # each section's spots (or pseudo-spots) x 
                          flavor:str='seurat_v3', # scanpy HVG flavour (as `select_genes`)
                         )->pd.Index: # the selected genes, in the first section's order
     "The `n_top` genes most variable within the sections, over the genes every section detects: scanpy `highly_variable_genes` with one batch per section (genes variable in more sections first)."
-    import anndata as ad, scanpy as sc
-    if flavor not in HVG_FLAVORS: raise InputError(f"unknown HVG flavour {flavor!r}", "flavor", f"use one of {HVG_FLAVORS}")
-    if not n_top >= 1: raise InputError(f"n_top must be at least 1, got {n_top}", "n_top")
+    import anndata as ad
+    _check_hvg(n_top, flavor)
     if len(spots) < 2: raise InputError(f"{len(spots)} section given", "spots", "give two or more sections (one section: select_genes)")
     detected = [set(a.var_names[np.asarray(_csr(a.X).sum(0)).ravel() > 0]) for a in spots]
     names = pd.Index([g for g in spots[0].var_names if all(g in d for d in detected)])
@@ -296,16 +304,7 @@ def select_genes_jointly(spots:list, # each section's spots (or pseudo-spots) x 
         return names
     pooled = ad.concat([AnnData(_csr(a[:, names].X), var=pd.DataFrame(index=names)) for a in spots], label='section',
                        keys=[str(i) for i in range(len(spots))], index_unique='-')
-    if flavor.startswith('seurat_v3') and importlib.util.find_spec('skmisc') is None:
-        warnings.warn(f"HVG flavour {flavor!r} needs scikit-misc (pip install scikit-misc); falling back to 'seurat' on log-normalised counts")
-        flavor = 'seurat'
-    if not flavor.startswith('seurat_v3'):
-        sc.pp.normalize_total(pooled, target_sum=1e4)
-        sc.pp.log1p(pooled)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', UserWarning)
-        df = sc.pp.highly_variable_genes(pooled, n_top_genes=n_top, flavor='seurat_v3_paper' if flavor == 'seurat_v3' else flavor,   # sections first, then rank
-                                         batch_key='section', inplace=False)
+    df = _hvg_table(pooled, n_top, flavor, batch_key='section')
     return names[np.asarray(df['highly_variable'], bool)]
 
 
