@@ -4,16 +4,16 @@
 
 # %% auto #0
 __all__ = ['read_sample', 'write_visium', 'write_legacy_st', 'write_istar', 'read_spatialdata', 'prepare_sample', 'load_sample',
-           'save_sample', 'select_genes', 'simulate_pseudo_visium', 'holdout_split', 'enhance_spots',
-           'extract_features', 'load_feature_map', 'simulate_tissue']
+           'save_sample', 'read_sheet', 'select_genes', 'select_genes_jointly', 'simulate_pseudo_visium',
+           'holdout_split', 'enhance_spots', 'extract_features', 'load_feature_map', 'simulate_tissue']
 
 # %% ../nbs/14_pp.ipynb #a1400005
 from .io import read_sample, write_visium, write_legacy_st, write_istar
 from .sdata import read_spatialdata
-from .pipeline import prepare_sample, load_sample, save_sample
-from .pseudo_visium import select_genes, simulate_pseudo_visium, holdout_split
+from .pipeline import prepare_sample, load_sample, save_sample, read_sheet
+from .pseudo_visium import select_genes, select_genes_jointly, simulate_pseudo_visium, holdout_split
 from .enhance import enhance_spots
 from .features import extract_features, load_feature_map
 from .simulate import simulate_tissue
-_all_ = ['read_sample', 'write_visium', 'write_legacy_st', 'write_istar', 'read_spatialdata', 'prepare_sample', 'load_sample', 'save_sample',
-         'select_genes', 'simulate_pseudo_visium', 'holdout_split', 'enhance_spots', 'extract_features', 'load_feature_map', 'simulate_tissue']
+_all_ = ['read_sample', 'write_visium', 'write_legacy_st', 'write_istar', 'read_spatialdata', 'prepare_sample', 'load_sample', 'save_sample', 'read_sheet',
+         'select_genes', 'select_genes_jointly', 'simulate_pseudo_visium', 'holdout_split', 'enhance_spots', 'extract_features', 'load_feature_map', 'simulate_tissue']
