@@ -17,8 +17,8 @@ from anndata import AnnData
 # %% auto #0
 __all__ = ['LATTICES', 'MAX_COUNT', 'InputError', 'disk_offsets', 'disk_mask', 'Geometry', 'lattice_positions', 'SuperpixelGrid',
            'check_xy', 'check_spots', 'Sample', 'grid_of', 'Key', 'superpixel_obs_names', 'superpixel_anndata',
-           'superpixel_image', 'superpixel_rc', 'superpixel_keys', 'key_index', 'block_matrix', 'aggregate',
-           'bin_superpixels', 'resource_meter']
+           'superpixel_image', 'superpixel_rc', 'superpixel_keys', 'superpixels_of_keys', 'key_index', 'block_matrix',
+           'aggregate', 'bin_superpixels', 'resource_meter']
 
 # %% ../nbs/00_core.ipynb #323ac9aa
 class InputError(ValueError):
@@ -402,6 +402,11 @@ def superpixel_keys(rc:np.ndarray, # (n, 2) int superpixel (row, col)
     "One int64 key per superpixel: sorting, `np.unique` and look-ups on (row, col) pairs as on numbers."
     rc = np.asarray(rc, np.int64); return (rc[:, 0] << 32) + rc[:, 1]
 
+def superpixels_of_keys(keys:np.ndarray, # (n,) int64 keys (`superpixel_keys`)
+                       )->np.ndarray: # (n, 2) int64 (row, col)
+    "The superpixels of keys: the inverse of `superpixel_keys`."
+    keys = np.asarray(keys, np.int64); return np.stack([keys >> 32, keys & 0xffffffff], 1)
+
 def key_index(ref:np.ndarray, # (m,) keys (`superpixel_keys`)
               query:np.ndarray, # (n,) keys to find
              )->np.ndarray: # (n,) int
@@ -420,7 +425,7 @@ def block_matrix(rc:np.ndarray, # (n, 2) int superpixel (row, col)
     if int(factor) != factor or factor < 1: raise InputError(f"scale factor must be a positive integer, got {factor!r}", "scales")
     brc = np.asarray(rc, np.int64)//int(factor)
     keys, inv = np.unique(superpixel_keys(brc), return_inverse=True)
-    blocks = np.stack([keys >> 32, keys & 0xffffffff], 1)
+    blocks = superpixels_of_keys(keys)
     A = sp.csr_matrix((np.ones(len(inv)), (inv.ravel(), np.arange(len(inv)))), shape=(len(keys), len(inv)))
     return blocks, A
 

@@ -18,7 +18,7 @@ from skimage.metrics import structural_similarity
 from tqdm.auto import tqdm
 
 from .core import (InputError, Geometry, SuperpixelGrid, Sample, check_xy, grid_of, superpixel_anndata, superpixel_rc, superpixel_keys,
-                          key_index, block_matrix)
+                          superpixels_of_keys, key_index, block_matrix)
 from .runtime import jsonable, write_json
 from .pseudo_visium import disk_matrix, spot_disks, sum_over_spots, spot_positions_rc
 
@@ -269,7 +269,7 @@ class _Aligned:
             keys = np.union1d(keys, superpixel_keys(np.argwhere(m)))
         else: keys = np.unique(keys)
         if len(keys) < 2: raise InputError(f"only {len(keys)} in-tissue superpixels", "truth", "score on a truth with at least two superpixels")
-        self.rc = np.stack([keys >> 32, keys & 0xffffffff], 1)
+        self.rc = superpixels_of_keys(keys)
         tg, pg = pd.Index(truth.var_names), pd.Index(prediction.var_names)
         if genes is None:
             genes = tg[tg.isin(pg)]
@@ -283,8 +283,7 @@ class _Aligned:
         self.genes = genes
         # truth rows -> in-tissue order; superpixels absent from the truth stay zero
         tX = truth.X if sp.issparse(truth.X) else sp.csr_matrix(np.asarray(truth.X))
-        tpos = np.searchsorted(keys, superpixel_keys(trc))
-        ok = (tpos < len(keys)) & (keys[np.minimum(tpos, len(keys)-1)] == superpixel_keys(trc))
+        tpos = key_index(keys, superpixel_keys(trc)); ok = tpos >= 0
         sel = sp.csr_matrix((np.ones(ok.sum()), (tpos[ok], np.flatnonzero(ok))), shape=(len(keys), truth.n_obs))
         sub = sp.csr_matrix(tX)[:, tg.get_indexer(genes)]           # stored as given (float32 counts are exact); chunks are float64
         if sub.dtype not in (np.float32, np.float64): sub = sub.astype(np.float64)
@@ -434,7 +433,7 @@ def _targets(spots, g, tissue_mask):
         return np.argwhere(m)
     _, drc = spot_disks(spots, g)
     keys = np.unique(superpixel_keys(drc))
-    return np.stack([keys >> 32, keys & 0xffffffff], 1)
+    return superpixels_of_keys(keys)
 
 def _rows(W:sp.spmatrix, dens:np.ndarray, chunk_size:int|None=None)->np.ndarray:
     "`W @ dens` for a tall sparse W and a small dense `dens`, as float32, a band of rows at a time (no full-size float64 temporary)."
@@ -659,7 +658,7 @@ def read_prediction(path:str|Path, # .h5ad, or a long/wide .csv/.tsv/.parquet ta
         keys, pos = np.unique(superpixel_keys(df[['row', 'col']].to_numpy(np.int64)), return_inverse=True)
         genes, gpos = np.unique(df['gene'].astype(str).to_numpy(), return_inverse=True)
         X = sp.csr_matrix((df['value'].to_numpy(np.float64), (pos.ravel(), gpos.ravel())), shape=(len(keys), len(genes)))
-        return superpixel_anndata(X, np.stack([keys >> 32, keys & 0xffffffff], 1), genes)
+        return superpixel_anndata(X, superpixels_of_keys(keys), genes)
     gcols = [c for c in df.columns if c not in ('row', 'col', 'x', 'y')]
     bad = [c for c in gcols if not pd.api.types.is_numeric_dtype(df[c])]
     if bad: raise InputError(f"non-numeric gene columns {bad[:3]}", path, "a wide table holds row, col and one numeric column per gene")
