@@ -403,6 +403,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'deephex.fusion.fusion_record': ('fusion.html#fusion_record', 'deephex/fusion.py'),
                                 'deephex.fusion.heldout_routes': ('fusion.html#heldout_routes', 'deephex/fusion.py'),
                                 'deephex.fusion.histology_summary': ('fusion.html#histology_summary', 'deephex/fusion.py'),
+                                'deephex.fusion.lattice_axes': ('fusion.html#lattice_axes', 'deephex/fusion.py'),
                                 'deephex.fusion.local_mean': ('fusion.html#local_mean', 'deephex/fusion.py'),
                                 'deephex.fusion.prior_support': ('fusion.html#prior_support', 'deephex/fusion.py'),
                                 'deephex.fusion.prior_weights': ('fusion.html#prior_weights', 'deephex/fusion.py'),

@@ -44,7 +44,7 @@ def calibrate_to_spots(prediction:AnnData, # superpixel prediction (expected cou
                        prior_counts:float=5., # a: prior in counts on each spot's ratio
                        n_iter:int=1, # calibration passes (each re-measures the residual ratios)
                        copy:bool=True, # work on a copy (False: rescale prediction.X in place, no extra memory)
-                       chunk_size:int=65536, # superpixels rescaled at a time
+                       chunk_size:int|None=None, # superpixels rescaled at a time (default: about 64 MB of float64 ratios)
                        progress:bool=False,
                       )->AnnData: # the calibrated prediction; uns['calibration'] records the settings and the residual before/after
     "Rescale every gene's map by the interpolated observed / predicted ratio of the spots (regression kriging on the log scale)."
@@ -57,6 +57,7 @@ def calibrate_to_spots(prediction:AnnData, # superpixel prediction (expected cou
     D = disk_matrix(spots, g, rc)
     W = interpolation_weights(spot_positions_rc(spots, g), rc.astype(float)).tocsr()
     X = out.X
+    chunk_size = chunk_size or max(1, (64 << 20)//(8*max(X.shape[1], 1)))
     before = after = None
     for it in tqdm(range(n_iter), desc='calibrating', disable=not progress, leave=False):
         L = spot_log_ratios(out, spots, g, prior_counts, D)

@@ -452,15 +452,14 @@ def predict_spot_broadcast(spots:AnnData, # spots x genes counts, obsm['spatial'
     g = grid_of(grid)
     dens = _spot_density(spots, g)
     rc = _targets(spots, g, tissue_mask)
-    D = disk_matrix(spots, g, rc)                                        # spots x superpixels
-    cover = np.asarray(D.sum(0)).ravel()
-    X = _rows(D.T, dens)
-    X /= np.maximum(cover, 1).astype(np.float32)[:, None]
-    gap = cover == 0
-    if gap.any():
-        _, nn = cKDTree(spot_positions_rc(spots, g)).query(rc[gap])
-        X[gap] = dens[nn]
-    return superpixel_anndata(X, rc, spots.var_names, g)
+    W = sp.csr_matrix(disk_matrix(spots, g, rc).T, dtype=np.float64)   # superpixels x spots, 0/1
+    cover = np.asarray(W.sum(1)).ravel()
+    W = sp.diags(1/np.maximum(cover, 1)) @ W                             # overlaps averaged
+    gap = np.flatnonzero(cover == 0)
+    if len(gap):                                                         # the nearest spot: one more entry in the same operator,
+        _, nn = cKDTree(spot_positions_rc(spots, g)).query(rc[gap])      # not a (gaps x genes) copy (3 GB for a full capture)
+        W = W + sp.csr_matrix((np.ones(len(gap)), (gap, nn)), shape=W.shape)
+    return superpixel_anndata(_rows(W, dens), rc, spots.var_names, g)
 
 def interpolation_weights(points:np.ndarray, # (n, 2) source positions (spot centres)
                           targets:np.ndarray, # (m, 2) target positions, same units

@@ -30,8 +30,8 @@ def _spot_mask(sample:Sample)->AnnData:
 
 # %% auto #0
 __all__ = ['surroundedness', 'validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute', 'prior_support',
-           'fit_expression_route', 'local_mean', 'route_lattice', 'blend_routes', 'blend_weight', 'fuse',
-           'heldout_routes', 'choose_route_weight', 'fusion_record', 'fit_deephex', 'fit_model']
+           'fit_expression_route', 'local_mean', 'route_lattice', 'lattice_axes', 'blend_routes', 'blend_weight',
+           'fuse', 'heldout_routes', 'choose_route_weight', 'fusion_record', 'fit_deephex', 'fit_model']
 
 # %% ../nbs/10b_fusion.ipynb #067ac449
 def surroundedness(xy:np.ndarray, # (n, 2) spot centres, full-resolution px
@@ -136,9 +136,13 @@ class ExpressionRoute:
         self.model = RidgeCV(alphas=np.logspace(-2, 5, 15), alpha_per_target=True).fit((X - self.mu)/self.sd, Y)
         return self
 
-    def predict(self, X:np.ndarray)->np.ndarray:
+    def predict(self, X:np.ndarray, # (n, G + c) inputs
+                genes:slice|None=None, # only these genes (a slice of the G; default all)
+               )->np.ndarray: # (n, G) or (n, len(genes))
         "Predicted spot counts (>= 0) from inputs."
-        return np.clip(self.model.predict((X - self.mu)/self.sd), 0, None)
+        Z = (X - self.mu)/self.sd
+        if genes is None: return np.clip(self.model.predict(Z), 0, None)
+        return np.clip(Z @ self.model.coef_[genes].T + self.model.intercept_[genes], 0, None)
 
 def prior_support(hd_xy:np.ndarray, # (n_hd, 2) full-resolution (x, y) of the high-density vectors
                   spot_xy:np.ndarray, # (n, 2) spot centres
@@ -192,36 +196,49 @@ def route_lattice(route:ExpressionRoute, # a fitted expression route
                   grid, # the SuperpixelGrid
                   step:int, # lattice pitch, superpixels
                   chunk:int=16384, # lattice points predicted at a time
+                  genes:slice|None=None, # only these genes (default all)
                  )->tuple: # (values (rows, cols, G) on the lattice, origin (r0, c0))
     "The expression route on a coarse lattice of superpixels covering `rc` (one row and column beyond)."
-    r0, c0 = rc.min(0) - step; r1, c1 = rc.max(0) + step
-    rr, cc = np.arange(r0, r1 + 1, step), np.arange(c0, c1 + 1, step)
+    rr, cc = lattice_axes(rc, step)
     pts = np.stack(np.meshgrid(rr, cc, indexing='ij'), -1).reshape(-1, 2)
-    out = np.concatenate([route.predict(route.inputs(grid.superpixel_centres(pts[b:b+chunk]))).astype(np.float32)
-                          for b in range(0, len(pts), chunk)])
-    return out.reshape(len(rr), len(cc), -1), (r0, c0)
+    G = route.H.shape[1] if genes is None else len(range(*genes.indices(route.H.shape[1])))
+    out = np.empty((len(pts), G), np.float32)                                 # filled in place: no list of chunks beside it
+    for b in range(0, len(pts), chunk): out[b:b+chunk] = route.predict(route.inputs(grid.superpixel_centres(pts[b:b+chunk])), genes)
+    return out.reshape(len(rr), len(cc), -1), (rr[0], cc[0])
+
+def lattice_axes(rc:np.ndarray, # (n, 2) the superpixels to cover
+                 step:int, # lattice pitch, superpixels
+                )->tuple: # (row positions, column positions) of the lattice
+    "Rows and columns of a lattice of pitch `step` covering `rc`, one step beyond on every side."
+    r0, c0 = rc.min(0) - step; r1, c1 = rc.max(0) + step
+    return np.arange(r0, r1 + 1, step), np.arange(c0, c1 + 1, step)
 
 def blend_routes(X:np.ndarray, # (n, G) float32 histology route, blended in place
                  rc:np.ndarray, # (n, 2) its superpixels
                  route:ExpressionRoute, # the fitted expression route (spot counts)
                  w:float, # weight of the expression route
                  sample:Sample, # grid and spot geometry
+                 lattice_mb:int=256, # memory for the expression route's lattice: genes are done in blocks that fit
                 )->np.ndarray: # X, now (1 - w) A + w E * A / local mean(A)
     "Blend the expression route into the histology route, distributed inside spots like the histology route."
     g = sample.geometry
     size = int(2*math.floor(g.spot_radius_sp) + 1)                              # a spot-sized square
     step = max(1, int(round(route.sigma*g.spot_pitch_um/g.superpixel_um/3)))    # E varies over ~σ: a third of it per lattice step
-    E, (r0, c0) = route_lattice(route, rc, sample.grid, step)
-    Wi = _bilinear(rc, (r0, c0), step, E.shape[:2])
-    E = E.reshape(-1, E.shape[-1])/float(g.disk_mask().sum())                    # spot counts -> per superpixel
+    rr, cc = lattice_axes(rc, step)
+    Wi = _bilinear(rc, (rr[0], cc[0]), step, (len(rr), len(cc)))
+    G = X.shape[1]
+    block = max(1, (lattice_mb << 20)//(4*len(rr)*len(cc)))                      # genes per lattice: a full capture's would be 0.7 GB
     m = np.zeros(sample.grid.shape, np.float32); m[rc[:, 0], rc[:, 1]] = 1
     den = ndimage.uniform_filter(m, size)[rc[:, 0], rc[:, 1]]
     img = np.zeros((32,) + tuple(sample.grid.shape), np.float32)
-    for b in range(0, X.shape[1], 32):                                           # 32 genes at a time, contiguous
-        A = np.ascontiguousarray(X[:, b:b+32]); k = A.shape[1]
-        img[:k, rc[:, 0], rc[:, 1]] = A.T
-        loc = ndimage.uniform_filter(img[:k], (1, size, size))[:, rc[:, 0], rc[:, 1]].T/np.maximum(den, 1e-6)[:, None]
-        X[:, b:b+k] = (1 - w)*A + w*np.asarray(Wi @ E[:, b:b+k], np.float32)*A/np.maximum(loc, 1e-6)
+    for g0 in range(0, G, block):
+        E, _ = route_lattice(route, rc, sample.grid, step, genes=None if block >= G else slice(g0, g0 + block))
+        E = E.reshape(-1, E.shape[-1]); E /= float(g.disk_mask().sum())           # spot counts -> per superpixel, in place
+        for b in range(g0, min(g0 + block, G), 32):                               # 32 genes at a time, contiguous
+            A = np.ascontiguousarray(X[:, b:min(b + 32, g0 + block)]); k = A.shape[1]
+            img[:k, rc[:, 0], rc[:, 1]] = A.T
+            loc = ndimage.uniform_filter(img[:k], (1, size, size))[:, rc[:, 0], rc[:, 1]].T/np.maximum(den, 1e-6)[:, None]
+            X[:, b:b+k] = (1 - w)*A + w*np.asarray(Wi @ E[:, b-g0:b-g0+k], np.float32)*A/np.maximum(loc, 1e-6)
     return X
 
 def _bilinear(rc:np.ndarray, origin:tuple, step:int, lattice_shape:tuple)->sp.csr_matrix:

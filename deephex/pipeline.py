@@ -245,7 +245,7 @@ def _run(cfg:RunConfig, out:Path, progress:bool)->dict:
                              bundle_dir=out/'model' if lead else None, encoder_identity=fm.stats.get('encoder_identity'))
             if pred is None: return {}   # a non-leading torchrun process: rank 0 writes the outputs
             _write_prediction(pred, out, log, k_model)
-    fm = feature_map = hd = None   # written: scoring reads X back and drops it before the baselines; figures read a few genes
+    pred = fm = feature_map = hd = None   # written: scoring reads X back and drops it before the baselines; figures read a few genes
     return _report(cfg, out, sample, log, stage, k_model, progress)
 
 def _state_key(cfg:RunConfig, k_feat:dict)->dict:
