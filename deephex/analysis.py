@@ -317,6 +317,7 @@ def _by_size(labels:np.ndarray)->pd.Categorical:
 
 def domains(adata:AnnData, # superpixel prediction (obsm['X_deephex'] or expression)
             n_domains:int|str|None='auto', # number of domains (KMeans); 'auto': the highest silhouette over 3-12 (`choose_n_domains`)
+            *,
             method:str='kmeans', # 'kmeans' (n_domains) or 'leiden' (resolution; needs igraph)
             use_rep:str='expression', # 'expression' (PCA of log-normalised expression) or an obsm key, e.g. 'X_deephex'
             smooth:int=2, # rounds of averaging over the 8 grid neighbours before clustering (0: none)
@@ -448,6 +449,7 @@ def plot_domains(adata:AnnData, # superpixel AnnData with a categorical obs colu
 # %% ../nbs/12_analysis.ipynb #0bcfc8d3
 def plot_genes(adata:AnnData, # superpixel prediction
                genes, # a gene or list of genes
+               *,
                truth:AnnData|None=None, # superpixel truth on the same grid (e.g. Sample.truth): drawn beside each gene
                layer:str|None=None, # draw this layer of `adata` instead of X
                log:bool=False, # draw log1p(values)
@@ -566,6 +568,7 @@ def _drop_small(mask:np.ndarray, min_px:float)->np.ndarray:
 
 def tumour_regions(adata:AnnData, # superpixel prediction
                    signature=None, # genes (or a TUMOUR_SIGNATURES key) to score first; None: use obs[score_key]
+                   *,
                    score_key:str='deephex_tumour_score', # obs column holding the score
                    threshold='otsu', # 'otsu' or a score value
                    quantile:float|None=None, # when given, the threshold is this quantile of the in-tissue scores
@@ -688,6 +691,7 @@ def region_test(adata:AnnData, # superpixel prediction with region labels
 
 def plot_region_test(adata:AnnData, # superpixel prediction with region labels
                      value:str|None=None, # obs column or gene; default the value of uns[key]
+                     *,
                      groupby:str='deephex_region', # obs column of the regions
                      key:str='deephex_region_test', # tests written by `region_test` (recomputed if for another value)
                      palette=None, # {region: colour}; default blue / green / red for healthy / edge / tumour
@@ -754,6 +758,7 @@ def variable_genes(adata:AnnData, # superpixels (or spots) x genes
     return list(adata.var_names[np.argsort(-var, kind='stable')[:int(n_genes)]])
 
 def spatially_variable_genes(adata:AnnData, # superpixel prediction
+                             *,
                              genes=None, # genes to test (default: `n_genes` most variable, or all)
                              n_genes:int|None=None, # test only the most variable genes
                              layer:str|None=None, # use this layer instead of X
@@ -909,6 +914,7 @@ def _group_mask(adata:AnnData, groupby, groups)->np.ndarray:
 
 def ligand_receptor(adata:AnnData, # superpixel prediction
                     pairs=None, # ligand-receptor table (see `lr_pairs`); default deephex's curated human pairs
+                    *,
                     groupby:str|None=None, # obs column for source/target groups (e.g. 'deephex_domain', 'deephex_region')
                     source_groups=None, # ligand side restricted to these groups of `groupby`
                     target_groups=None, # receptor side restricted to these groups of `groupby`
@@ -1035,6 +1041,7 @@ def plot_interaction_map(adata:AnnData, # superpixel prediction
 
 # %% ../nbs/12_analysis.ipynb #d4c82887
 def analyse(adata:AnnData, # superpixel prediction (modified in place)
+            *,
             n_domains:int|str='auto', # domains (KMeans; 'auto': chosen by silhouette); see `domains`
             signature='breast', # tumour signature (TUMOUR_SIGNATURES key or genes); None: no tumour regions
             spots:AnnData|Sample|None=None, # the input spots (or the Sample): adds pattern enhancement
@@ -1057,7 +1064,7 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
     done, skipped = [], {}
     steps = tqdm(total=7, desc='analysis', disable=not progress)
     grid_neighbors(adata); done.append('grid_neighbors'); steps.update()
-    domains(adata, n_domains, method, use_rep, smooth, seed=seed); done.append('domains')
+    domains(adata, n_domains, method=method, use_rep=use_rep, smooth=smooth, seed=seed); done.append('domains')
     domain_markers(adata); domain_neighbourhood(adata, n_perms=n_perms, seed=seed); steps.update()
     if len(callable_types(adata.var_names, table)) < 2:
         skipped['cell_types'] = 'fewer than two cell types with 2 markers in the data'

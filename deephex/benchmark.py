@@ -461,6 +461,7 @@ def _run_child(cmd:list, log:Path, interval:float=0.2)->dict:
 
 def scaling_point(area_mm2:float, # tissue area (a square section of this area)
                   out:str|Path, # work folder
+                  *,
                   n_genes:int=1000, epochs:int|None=None, early_stopping:int|None=None, precision:str='fp32', device:str='auto',
                   extra_args:tuple=(), # more `deephex run` options
                   progress:bool=True,

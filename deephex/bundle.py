@@ -79,17 +79,23 @@ def fit_histology_head(prediction:AnnData, # the model's prediction on its train
                        tissue:np.ndarray, # bool (rows, cols) in-tissue superpixels
                        size:int, # context square, superpixels (the model's window)
                        max_superpixels:int=20000, # fitted on a seeded sample of at most this many
+                       max_genes_cv:int=256, # the penalty is chosen on a seeded sample of at most this many genes
                        seed:int=0,
                       )->HistologyHead:
     "Distil the prediction into a ridge regression on each superpixel's features and its window's mean features."
-    from sklearn.linear_model import RidgeCV
+    from sklearn.linear_model import Ridge, RidgeCV
     rc = np.stack([np.asarray(prediction.obs['row']), np.asarray(prediction.obs['col'])], 1)
     pick = np.sort(np.random.default_rng(seed).permutation(len(rc))[:max_superpixels])
     X = histology_inputs(feature_map, rc[pick], mean, std, tissue, size).astype(np.float64)
     Y = prediction.X[pick]
     Y = np.asarray(Y.toarray() if sp.issparse(Y) else Y, np.float64)
-    r = RidgeCV(alphas=np.logspace(-2, 5, 8)).fit(X, Y)
-    return HistologyHead(np.asarray(r.coef_.T, np.float32), np.asarray(r.intercept_, np.float32), int(size), float(r.alpha_))
+    cv = RidgeCV(alphas=np.logspace(-2, 5, 8))
+    if Y.shape[1] <= max_genes_cv: r = cv.fit(X, Y); alpha = r.alpha_
+    else:                           # leave-one-out errors of every gene at every penalty: ~1 GB for 1000 genes; a sample of genes chooses it
+        genes = np.sort(np.random.default_rng(seed + 1).permutation(Y.shape[1])[:max_genes_cv])
+        alpha = cv.fit(X, Y[:, genes]).alpha_
+        r = Ridge(alpha=alpha).fit(X, Y)
+    return HistologyHead(np.asarray(r.coef_.T, np.float32), np.asarray(r.intercept_, np.float32), int(size), float(alpha))
 
 # %% ../nbs/10c_bundle.ipynb #b0c00009
 BUNDLE_FORMAT = 'deephex.bundle/1'

@@ -41,6 +41,7 @@ def spot_log_ratios(prediction:AnnData, # superpixel prediction (expected counts
 def calibrate_to_spots(prediction:AnnData, # superpixel prediction (expected counts), obs row/col; X dense float
                        spots:AnnData, # measured spots the model saw (counts), obsm['spatial']
                        grid:SuperpixelGrid|Sample, # the superpixel grid of the sample
+                       *,
                        prior_counts:float=5., # a: prior in counts on each spot's ratio
                        n_iter:int=1, # calibration passes (each re-measures the residual ratios)
                        copy:bool=True, # work on a copy (False: rescale prediction.X in place, no extra memory)

@@ -49,6 +49,7 @@ def _segment(h:np.ndarray, thr:float, um_per_px:float, min_sep_um:float)->np.nda
 
 def detect_nuclei(image, # HEImage, an image path, or an RGB array
                   um_per_px:float, # full-resolution µm per pixel
+                  *,
                   tile_px:int=2048, # tile edge, px
                   min_area_um2:float=8., # smaller objects are not nuclei
                   max_area_um2:float=250., # larger objects are clumps or tissue folds

@@ -106,6 +106,7 @@ def reference_scores(adata:AnnData, # superpixels (or spots) x genes
 
 def cell_types(adata:AnnData, # superpixel prediction (or any cells/spots x genes AnnData)
                markers=None, # marker table (see `marker_table`); ignored when a reference is given
+               *,
                reference:AnnData|None=None, # single-cell counts with obs[reference_key]: label transfer instead of markers
                reference_key:str='cell_type', # label column of the reference
                min_genes:int=2, # markers a type needs in the data

@@ -112,6 +112,7 @@ def _partial_corr_null(x:np.ndarray, nmap:np.ndarray, rc:np.ndarray, on:np.ndarr
     return _corr_at(x, nmap, on, rc), np.asarray(null)
 
 def niche_response(adata:AnnData, # superpixel prediction with obs[cluster_key] and obsm[cluster_key + '_scores']
+                   *,
                    cluster_key:str=Key.cell_type, # the cell types (`deephex.celltypes.cell_types`)
                    pairs=None, # ligand-receptor table (see `lr_pairs`)
                    n_decoys:int=40, # decoy pairs tested alongside

@@ -346,6 +346,7 @@ class _Scale:
 def superpixel_metrics(prediction:AnnData, # superpixel prediction: obs['row'], obs['col'], X expected counts
                        truth:AnnData, # superpixel truth of the same form (counts)
                        tissue_mask:np.ndarray|None=None, # bool superpixel-grid mask; in tissue = truth superpixels ∪ mask
+                       *,
                        genes=None, # genes to score (default: truth genes the prediction has)
                        scales=(1, 2, 4), # block edges in superpixels: 1 -> 8 µm, 2 -> 16 µm, 4 -> 32 µm
                        spearman:bool=True, # compute Spearman (the slowest metric)
@@ -539,6 +540,7 @@ def top_genes(truth:AnnData, # truth superpixels
 
 def evaluate(prediction:AnnData, # superpixel prediction: obs['row'], obs['col'], X expected counts
              truth:AnnData|Sample, # superpixel truth (counts), or a Sample carrying truth, spots, grid and mask
+             *,
              spots:AnnData|None=None, # input spots, for spot consistency (taken from a Sample truth)
              grid:SuperpixelGrid|Sample|None=None, # superpixel grid of the spots (taken from a Sample truth)
              tissue_mask:np.ndarray|None=None, # bool superpixel-grid mask; in tissue = truth superpixels ∪ mask
@@ -679,6 +681,7 @@ def read_truth(path:str|Path, # superpixel .h5ad (Sample.truth form), or a Visiu
 def evaluate_cli(prediction:str|Path, # prediction file (.h5ad or long/wide table)
                  truth:str|Path, # truth .h5ad (superpixel form)
                  out:str|Path='.', # folder for metrics.json and per_gene.csv
+                 *,
                  genes:list|None=None, # genes to score (default: shared)
                  n_top:int=50, # size of the top-gene summary
                  scales=(1, 2, 4), # block edges in superpixels

@@ -597,6 +597,7 @@ def _run_tiles(enc, image, layout, geometry, feats, done, tile_tissue, device, p
 # %% ../nbs/05_features.ipynb #26c5c232
 def extract_features(sample_or_image, # a `Sample` with an image, or an analysis image: uint8 (rows, cols, 3) at `geometry.um_per_px`
                      encoder='handcrafted', # 'handcrafted', 'uni', 'timm:<name>', 'hf-hub:<org>/<name>', or a loaded encoder
+                     *,
                      weights:str|Path|None=None, # local checkpoint (.bin/.pth/.safetensors) for 'uni' or 'timm:<name>'
                      device:str='auto', # 'auto' (CUDA, else MPS, else CPU), 'cpu', 'cuda:1', ...
                      batch_size:int=16, # tiles per forward pass
@@ -705,6 +706,7 @@ def seam_ratio(features:np.ndarray, # (rows, cols, C) feature map
 # %% ../nbs/05_features.ipynb #2ab4faee
 def features_cli(input:str, # 'FORMAT:PATH' for `deephex.io.read_sample` (e.g. 'visium_hd:/data/outs'), or an analysis image .npy (0.5 µm/px, padded)
                  out:str|Path, # output folder: the map is written to <out>/features/<encoder>/
+                 *,
                  encoder:str='handcrafted', # 'handcrafted', 'uni', 'timm:<name>' or 'hf-hub:<org>/<name>'
                  weights:str|None=None, # local checkpoint for 'uni' / 'timm:<name>'
                  device:str='auto', # 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'
@@ -720,6 +722,6 @@ def features_cli(input:str, # 'FORMAT:PATH' for `deephex.io.read_sample` (e.g. '
     else:
         from deephex.io import read_sample
         src = read_sample(str(input), **{k: v for k, v in dict(image=image, um_per_px=um_per_px).items() if v is not None})
-    fm = extract_features(src, encoder, weights, device, batch_size, cache_dir=out, overlap=overlap, precision=precision, mmap=True)
+    fm = extract_features(src, encoder, weights=weights, device=device, batch_size=batch_size, cache_dir=out, overlap=overlap, precision=precision, mmap=True)
     if fm.stats.get('rank', 0) == 0: print(fm)
     return fm.path

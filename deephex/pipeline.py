@@ -238,6 +238,9 @@ def _run(cfg:RunConfig, out:Path, progress:bool)->dict:
             if lead: hd.write_h5ad(out/'enhanced.h5ad'); log.finish('enhance', cfg.read.key(), n_points=hd.n_obs)
     # 4. the model (deephex.fusion.fit_model: training resumes from its checkpoints; calibration and the blend inside)
     k_model = dict(features=k_feat, train=cfg.train.key())
+    truth_file = out/'sample'/'truth.h5ad'
+    if sample.truth is not None and truth_file.is_file():   # only scored against: not held through training (0.3 GB for a full capture)
+        sample = sample.replace(truth=None)
     with stage('train_predict'):
         if not log.done('predict', k_model, ['prediction.h5ad', 'model/bundle.json']):
             pred = fit_model(sample, feature_map, hd, cfg.train, device=cfg.device, out_dir=out/'model'/f"{cfg.model}-{_digest(_state_key(cfg, k_feat))}",
@@ -246,6 +249,7 @@ def _run(cfg:RunConfig, out:Path, progress:bool)->dict:
             if pred is None: return {}   # a non-leading torchrun process: rank 0 writes the outputs
             _write_prediction(pred, out, log, k_model)
     pred = fm = feature_map = hd = None   # written: scoring reads X back and drops it before the baselines; figures read a few genes
+    if sample.truth is None and truth_file.is_file(): sample = sample.replace(truth=ad.read_h5ad(truth_file))
     return _report(cfg, out, sample, log, stage, k_model, progress)
 
 def _state_key(cfg:RunConfig, k_feat:dict)->dict:
@@ -532,6 +536,7 @@ def demo(out:str|Path='runs/demo', # output folder
 # %% ../nbs/11_pipeline.ipynb #p7ed0002
 def predict(model:str|Path, # a trained model: a run's model/ folder (or the run folder)
             out:str|Path, # output folder (created; refused if it already holds a prediction)
+            *,
             input:str|None=None, # FORMAT:PATH of a section with spots (any format `run` reads)
             image:str|None=None, # the H&E image: the input's (when its reader cannot find it), or alone for H&E-only prediction
             um_per_px:float|None=None, # µm per pixel of the image, when the input does not say (required with an image alone)

@@ -324,6 +324,7 @@ def _fit_to_grid(mask:np.ndarray, truth:AnnData, shape:tuple)->tuple:
     return m, truth
 
 def simulate_pseudo_visium(hd_sample:Sample, # high-resolution sample: Visium HD bins or cells, raw counts
+                           *,
                            geometry:Geometry|None=None, # pseudo-spot layout; default `Geometry.visium()` (55 µm, 100 µm hex)
                            lattice:str|None=None, # 'hex', 'release' or 'square'; default `geometry.lattice`
                            n_top_genes:int|None=1000, # highly variable genes to keep; None: all detected genes

@@ -1548,6 +1548,7 @@ def write_truth(out:str|Path, # sample folder: writes out/truth/
 
 # %% ../nbs/03_simulate.ipynb #7fdd97c2
 def simulate_tissue(out:str|Path, # output folder (created): binned_outputs/, tissue_image.tif, truth/
+                    *,
                     size_mm:tuple=(2., 2.), # (width, height) of the capture area, mm (Visium HD: up to 6.5 x 6.5)
                     seed:int=0, # random seed: the same seed gives byte-identical counts
                     tissue:str='breast_tumour', # 'breast_tumour', 'lymph_node' or 'colon'

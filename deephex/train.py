@@ -394,6 +394,7 @@ STATE_INDEPENDENT = ('epochs', 'n_states', 'calibrate', 'stride', 'blend')   # s
 
 def train_state(data:TrainingData, # prepared inputs
                 settings:TrainSettings|None=None, # model and training settings (default `TrainSettings()`)
+                *,
                 state:int=0, # index of this ensemble state (its seed is `settings.seed + state`)
                 device:str|torch.device='auto', # 'auto', 'cpu', 'cuda', ...
                 state_dir:str|Path|None=None, # folder for this state's checkpoints (enables resume)
@@ -528,6 +529,7 @@ def predict_superpixels(models:list, # trained ensemble states (eval mode), all 
                         data:TrainingData, # the prepared inputs the models were trained on
                         stride:int|None=None, # window lattice pitch; default window_size // 2 + 1
                         blend:str='tent', # 'tent' (seamless) or 'box' (with stride=window_size: the release's tiling)
+                        *,
                         chunk_size:int|None=None, # windows per chunk; default keeps a chunk's temporaries near 64 MB
                         embedding:bool=True, # also return the gene embedding (from state 0)
                         device:torch.device|None=None, # where the models are; default that of their parameters
