@@ -19,7 +19,7 @@ from .core import InputError, Geometry, SuperpixelGrid, Sample, superpixel_image
 from .core import superpixel_rc, superpixel_anndata
 
 # %% auto #0
-__all__ = ['SYNTHETIC_DOMAINS', 'TUMOUR_SIGNATURES', 'REGIONS', 'REGION_COLOURS', 'synthetic_prediction', 'grid_shape',
+__all__ = ['TOY_PREDICTION_DOMAINS', 'TUMOUR_SIGNATURES', 'REGIONS', 'REGION_COLOURS', 'synthetic_prediction', 'grid_shape',
            'superpixel_size_um', 'lognormalized', 'grid_neighbors', 'smooth_embedding', 'choose_n_domains', 'domains',
            'domain_markers', 'domain_neighbourhood', 'plot_domains', 'plot_genes', 'tumour_score', 'tumour_fraction',
            'tumour_regions', 'spot_labels', 'region_test', 'plot_region_test', 'plot_tumour_regions', 'variable_genes',
@@ -29,7 +29,7 @@ __all__ = ['SYNTHETIC_DOMAINS', 'TUMOUR_SIGNATURES', 'REGIONS', 'REGION_COLOURS'
            'truth_labels']
 
 # %% ../nbs/12_analysis.ipynb #34ed7aa7
-SYNTHETIC_DOMAINS = ('tumour', 'tumour edge', 'stroma', 'duct', 'adipose')
+TOY_PREDICTION_DOMAINS = ('tumour', 'tumour edge', 'stroma', 'duct', 'adipose')
 
 _SYNTHETIC_RATES = {  # gene: {cell type: expected counts per superpixel at unit density}
     'ERBB2': dict(tumour=6., emt_tumour=3.), 'EPCAM': dict(tumour=4., emt_tumour=2., epithelial=2.5),
@@ -107,9 +107,9 @@ def synthetic_prediction(shape:tuple=(70, 84), # superpixel grid (rows, cols); m
     pred = np.stack([_blur_masked(mu[..., j], tissue, 0.7) for j in range(len(genes))], -1)[tissue]
     pred *= rng.lognormal(0, prediction_noise, pred.shape)
     pred[:, len(genes) - n_noise_genes:] = 2*rng.gamma(4, 1/4, (len(rc), n_noise_genes))       # no structure to find
-    centroids = rng.standard_normal((len(SYNTHETIC_DOMAINS), embed_dim))
+    centroids = rng.standard_normal((len(TOY_PREDICTION_DOMAINS), embed_dim))
     emb = centroids[dom[tissue]] + embed_noise*rng.standard_normal((len(rc), embed_dim))
-    labels = dict(true_domain=pd.Categorical(np.array(SYNTHETIC_DOMAINS)[dom[tissue]], categories=SYNTHETIC_DOMAINS),
+    labels = dict(true_domain=pd.Categorical(np.array(TOY_PREDICTION_DOMAINS)[dom[tissue]], categories=TOY_PREDICTION_DOMAINS),
                   true_cell_type=pd.Categorical(types[cell[tissue]], categories=types))
     # the prediction, in the form deephex.train writes
     a = superpixel_anndata(pred.astype(np.float32), rc, genes, grid)

@@ -27,13 +27,13 @@ from .image import tissue_mask_from_image
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['UNI_HUB_ID', 'UNI_ARCH', 'UNI_KWARGS', 'SYNTHETIC_DOMAINS', 'SYNTHETIC_STYLES', 'OD_LUT', 'HED_FROM_RGB', 'LUMINANCE',
-           'BASE_CHANNELS', 'CACHE_FORMAT', 'TileEncoder', 'state_digest', 'read_state_dict', 'load_weights',
-           'hub_error', 'create_timm_model', 'uni_architecture', 'hub_model', 'read_window', 'block_mean', 'block_max',
-           'synthetic_domains', 'synthetic_he', 'hed_from_uint8', 'superpixel_descriptors', 'multiscale_features',
-           'HandcraftedEncoder', 'encoder_slug', 'load_encoder', 'TileLayout', 'FeatureMap', 'image_identity',
-           'mask_digest', 'FeatureCache', 'check_analysis_image', 'extract_features', 'load_feature_map', 'seam_ratio',
-           'features_cli']
+__all__ = ['UNI_HUB_ID', 'UNI_ARCH', 'UNI_KWARGS', 'SYNTHETIC_HE_CLASSES', 'SYNTHETIC_STYLES', 'OD_LUT', 'HED_FROM_RGB',
+           'LUMINANCE', 'BASE_CHANNELS', 'CACHE_FORMAT', 'TileEncoder', 'state_digest', 'read_state_dict',
+           'load_weights', 'hub_error', 'create_timm_model', 'uni_architecture', 'hub_model', 'read_window',
+           'block_mean', 'block_max', 'synthetic_domains', 'synthetic_he', 'hed_from_uint8', 'superpixel_descriptors',
+           'multiscale_features', 'HandcraftedEncoder', 'encoder_slug', 'load_encoder', 'TileLayout', 'FeatureMap',
+           'image_identity', 'mask_digest', 'FeatureCache', 'check_analysis_image', 'extract_features',
+           'load_feature_map', 'seam_ratio', 'features_cli']
 
 # %% ../nbs/05_features.ipynb #e1574985
 class TileEncoder(torch.nn.Module):
@@ -211,7 +211,7 @@ def block_max(a:np.ndarray, size:int)->np.ndarray:
     return a[:r*size, :c*size].reshape(r, size, c, size, *a.shape[2:]).max((1, 3))
 
 # %% ../nbs/05_features.ipynb #6255a2a3
-SYNTHETIC_DOMAINS = ('glass', 'stroma', 'tumour', 'lymphoid', 'adipose')
+SYNTHETIC_HE_CLASSES = ('glass', 'stroma', 'tumour', 'lymphoid', 'adipose')
 SYNTHETIC_STYLES = { # eosin, background hematoxylin, nucleus spacing px, nucleus radii (rows, cols) px, nucleus hematoxylin
     'glass':    dict(e=0.001, h=0.001, spacing=0,  radius=(0, 0), h_nucleus=0),
     'stroma':   dict(e=0.040, h=0.006, spacing=30, radius=(2.5, 8), h_nucleus=0.10),
@@ -238,13 +238,13 @@ def synthetic_domains(shape:tuple, # (rows, cols) of the superpixel grid
 
 def synthetic_he(domains:np.ndarray, # int (rows, cols) label per superpixel, indexing `styles`
                  superpixel_size:int=16, # px per superpixel edge
-                 styles:tuple|None=None, # one style dict per label; default: `SYNTHETIC_STYLES` in `SYNTHETIC_DOMAINS` order
+                 styles:tuple|None=None, # one style dict per label; default: `SYNTHETIC_STYLES` in `SYNTHETIC_HE_CLASSES` order
                  noise:float=0.003, # pixel noise in stain units
                  seed:int=0,
                  strip_rows:int=32, # superpixel rows painted at a time
                 )->np.ndarray: # uint8 (rows*size, cols*size, 3) RGB
     "A synthetic H&E image (Beer–Lambert from hematoxylin/eosin maps) painted from a domain map."
-    styles = styles or tuple(SYNTHETIC_STYLES[d] for d in SYNTHETIC_DOMAINS)
+    styles = styles or tuple(SYNTHETIC_STYLES[d] for d in SYNTHETIC_HE_CLASSES)
     s = superpixel_size; R,C = domains.shape
     out = np.empty((R*s, C*s, 3), np.uint8)
     stain_to_od = (rgb_from_hed[:2]*-np.log(1e-6)).astype(np.float32)
