@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .core import InputError, Key
 from .analysis import lr_pairs, lognormalized, superpixel_size_um, _units, _unit_matrix
-from .core import superpixel_rc
+from .core import disk_mask, superpixel_rc
 
 # %% auto #0
 __all__ = ['decoy_pairs', 'with_decoys', 'cell_type_ligrec', 'niche_response', 'plot_communication']
@@ -80,10 +80,10 @@ def cell_type_ligrec(adata:AnnData, # superpixel prediction with obs[cluster_key
     return df
 
 # %% ../nbs/12c_communication.ipynb #c8000011
-def _disk(radius_sp:float)->np.ndarray:
-    r = max(1, int(np.floor(radius_sp)))
-    yy, xx = np.mgrid[-r:r+1, -r:r+1]
-    fp = ((yy**2 + xx**2) <= radius_sp**2).astype(np.float32); fp[r, r] = 0           # neighbours, not the superpixel itself
+def _neighbourhood(radius_sp:float)->np.ndarray:
+    "The superpixels within `radius_sp` of a centre (the spot disk's geometry), the centre itself left out: a convolution footprint."
+    fp = disk_mask(radius_sp).astype(np.float32); h = fp.shape[0]//2
+    fp[h, h] = 0                                                                      # neighbours, not the superpixel itself
     return fp
 
 def _top_types(values:np.ndarray, labels:np.ndarray, types:list, n:int, min_count:int)->list:
@@ -140,7 +140,7 @@ def niche_response(adata:AnnData, # superpixel prediction with obs[cluster_key] 
     col = {u: k for k, u in enumerate(units)}
     rc = superpixel_rc(adata); rc = rc - rc.min(0); H, W = rc.max(0) + 1
     on = np.zeros((H, W), np.float32); on[rc[:, 0], rc[:, 1]] = 1
-    fp = _disk(radius_um/float(superpixel_um or superpixel_size_um(adata)))
+    fp = _neighbourhood(radius_um/float(superpixel_um or superpixel_size_um(adata)))
     den = np.maximum(ndimage.convolve(on, fp, mode='constant'), 1e-6)
     rng = np.random.default_rng(seed)
     min_shift = max(2, int(0.05*max(H, W)))
@@ -184,7 +184,6 @@ def plot_communication(table:pd.DataFrame, # from `niche_response` or `cell_type
                        title:str='ligand → receptor (niche response)',
                        ax=None, figsize:tuple|None=None, save:str|None=None):
     "The top real pairs and every decoy as -log10 p, decoys in grey: a pair is believable where it stands clear of the decoys. Returns the Axes."
-    import matplotlib.pyplot as plt
     from deephex.analysis import _axes, _save
     if not {'pvalue', 'decoy', 'ligand', 'receptor'} <= set(table.columns): raise InputError("not a communication table", "table", "pass niche_response(...) or cell_type_ligrec(...)")
     best = table.sort_values('pvalue').drop_duplicates(['ligand', 'receptor'])

@@ -18,7 +18,7 @@ from anndata import AnnData
 __all__ = ['LATTICES', 'MAX_COUNT', 'InputError', 'disk_offsets', 'disk_mask', 'Geometry', 'lattice_positions', 'SuperpixelGrid',
            'check_xy', 'check_spots', 'Sample', 'grid_of', 'Key', 'superpixel_obs_names', 'superpixel_anndata',
            'superpixel_image', 'superpixel_rc', 'superpixel_keys', 'superpixels_of_keys', 'key_index', 'block_matrix',
-           'aggregate', 'bin_superpixels', 'resource_meter']
+           'aggregate', 'bin_superpixels', 'seam_jumps', 'resource_meter']
 
 # %% ../nbs/00_core.ipynb #323ac9aa
 class InputError(ValueError):
@@ -457,6 +457,28 @@ def bin_superpixels(adata:AnnData, # superpixel AnnData (prediction or truth)
     out = superpixel_anndata(aggregate(A, adata.X), blocks, adata.var_names)
     if grid is not None: out.obsm['spatial'] = grid.superpixel_centres((blocks + 0.5)*factor - 0.5)
     return out
+
+# %% ../nbs/00_core.ipynb #3d2454ed
+def seam_jumps(values:np.ndarray, # (rows, cols) map or (rows, cols, C) stack of maps; NaN off tissue
+               block:int=7, # block edge of the tiling to test, superpixels
+               origin:int=0, # first block starts at this row/col
+               mask:np.ndarray|None=None, # bool (rows, cols): only pairs with both superpixels in it count (e.g. tissue)
+              )->dict: # border, inside (mean jump) and their ratio (1 = seamless)
+    "Mean jump between adjacent superpixels across the borders of a block lattice vs inside its blocks."
+    v = np.asarray(values, float)
+    v = v[..., None] if v.ndim == 2 else v
+    if v.ndim != 3: raise InputError(f"expected a (rows, cols) or (rows, cols, C) map, got shape {v.shape}", "values")
+    if mask is not None: v = np.where(np.asarray(mask, bool)[..., None], v, np.nan)
+    jumps, border = [], []
+    for axis in (0, 1):
+        d = np.linalg.norm(np.diff(v, axis=axis), axis=-1)                      # |jump| of a map, distance of a stack
+        pos = np.arange(d.shape[axis]) + 1 - origin                             # the pair (i, i+1) crosses a border if i+1 starts a block
+        cross = np.broadcast_to((pos % block == 0)[:, None] if axis == 0 else (pos % block == 0)[None, :], d.shape)
+        ok = np.isfinite(d)
+        jumps.append(d[ok]); border.append(cross[ok])
+    jumps, border = np.concatenate(jumps), np.concatenate(border)
+    b, i = jumps[border].mean(), jumps[~border].mean()
+    return dict(border=float(b), inside=float(i), ratio=float(b/i))
 
 # %% ../nbs/00_core.ipynb #61cc02ef
 import os, threading, time

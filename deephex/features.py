@@ -33,7 +33,7 @@ __all__ = ['UNI_HUB_ID', 'UNI_ARCH', 'UNI_KWARGS', 'SYNTHETIC_HE_CLASSES', 'SYNT
            'block_mean', 'block_max', 'synthetic_domains', 'synthetic_he', 'hed_from_uint8', 'superpixel_descriptors',
            'multiscale_features', 'HandcraftedEncoder', 'encoder_slug', 'load_encoder', 'TileLayout', 'FeatureMap',
            'image_identity', 'mask_digest', 'FeatureCache', 'check_analysis_image', 'extract_features',
-           'load_feature_map', 'seam_ratio', 'features_cli']
+           'load_feature_map', 'features_cli']
 
 # %% ../nbs/05_features.ipynb #e1574985
 class TileEncoder(torch.nn.Module):
@@ -684,24 +684,6 @@ def load_feature_map(folder:str|Path, # a cache folder <cache_dir>/features/<enc
     tiles = TileLayout(f.shape[:2], key['tile_size']//key['superpixel_size'], key['overlap'])
     return FeatureMap(f if mmap else np.asarray(f, np.float32), ~tiles.to_grid(tiles.any_in_block(tissue)), tissue, key['encoder'],
                       meta['info'].get('channels'), c.folder, dict(seconds=meta['info'].get('seconds'), encoder_identity=key.get('encoder_identity')))
-
-# %% ../nbs/05_features.ipynb #f7f880ec
-def seam_ratio(features:np.ndarray, # (rows, cols, C) feature map
-               period:int, # tile block edge in superpixels (`TileLayout.keep`)
-               mask:np.ndarray|None=None, # bool (rows, cols): only pairs of superpixels both in the mask count (e.g. tissue)
-              )->float: # mean feature jump across block borders / mean jump between neighbours inside blocks
-    "How much more the features jump across tile borders than inside tiles (1 = seamless)."
-    f = np.asarray(features, np.float32)
-    m = np.ones(f.shape[:2], bool) if mask is None else np.asarray(mask, bool)
-    across, inside = [], []
-    for ax in (0, 1):
-        a,b = (f[1:], f[:-1]) if ax == 0 else (f[:, 1:], f[:, :-1])
-        ma = (m[1:] & m[:-1]) if ax == 0 else (m[:, 1:] & m[:, :-1])
-        d = np.linalg.norm(a - b, axis=-1)
-        border = (np.arange(1, f.shape[ax]) % period == 0)
-        border = border[:, None] if ax == 0 else border[None, :]
-        across.append(d[ma & border]); inside.append(d[ma & ~border])
-    return float(np.concatenate(across).mean()/np.concatenate(inside).mean())
 
 # %% ../nbs/05_features.ipynb #2ab4faee
 def features_cli(input:str, # 'FORMAT:PATH' for `deephex.io.read_sample` (e.g. 'visium_hd:/data/outs'), or an analysis image .npy (0.5 µm/px, padded)

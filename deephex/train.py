@@ -32,8 +32,8 @@ __all__ = ['TARGET_STEPS', 'WIDE_WINDOW', 'STATE_INDEPENDENT', 'toy_inputs', 'wi
            'feature_stats', 'gather_windows', 'nearest_expression', 'leave_spot_out_neighbours', 'minmax_scale',
            'TrainingData', 'prepare_training', 'spot_loss', 'save_checkpoint', 'load_checkpoint', 'default_batch_size',
            'default_widths', 'default_epochs', 'train_state', 'blend_weights', 'window_centres', 'predict_superpixels',
-           'spatial_metadata', 'to_anndata', 'write_prediction', 'seam_jumps', 'load_state', 'train_states',
-           'train_prepared', 'predict_anndata', 'fit_predict']
+           'spatial_metadata', 'to_anndata', 'write_prediction', 'load_state', 'train_states', 'train_prepared',
+           'predict_anndata', 'fit_predict']
 
 # %% ../nbs/08_train.ipynb #9e70c2be
 def toy_inputs(size_um:float=672, # section width and height, µm
@@ -628,24 +628,6 @@ def write_prediction(adata:AnnData, # from `to_anndata` / `fit_predict`
     path = Path(path)
     atomic_write(path, lambda p: adata.write_h5ad(p))
     return path
-
-# %% ../nbs/08_train.ipynb #5fedd804
-def seam_jumps(gene_map:np.ndarray, # (rows, cols) map, NaN off tissue
-               block:int=7, # block edge of the tiling to test, superpixels
-               origin:int=0, # first block starts at this row/col
-              )->dict: # border, inside (mean |jump|) and their ratio
-    "Mean absolute jump between adjacent superpixels across block borders vs inside blocks."
-    m = np.asarray(gene_map, float)
-    jumps, border = [], []
-    for d, axis in ((np.abs(np.diff(m, axis=0)), 0), (np.abs(np.diff(m, axis=1)), 1)):
-        pos = np.arange(d.shape[axis]) + 1 - origin                 # the pair (i, i+1) crosses a border if i+1 starts a block
-        cross = (pos % block == 0)
-        cross = np.broadcast_to(cross[:, None] if axis == 0 else cross[None, :], d.shape)
-        ok = np.isfinite(d)
-        jumps.append(d[ok]); border.append(cross[ok])
-    jumps, border = np.concatenate(jumps), np.concatenate(border)
-    b, i = jumps[border].mean(), jumps[~border].mean()
-    return dict(border=float(b), inside=float(i), ratio=float(b/i))
 
 # %% ../nbs/08_train.ipynb #999494b6
 def load_state(state_dir:str|Path, # a state's folder written by `train_state`
