@@ -9,11 +9,13 @@ cell centres (mutual nearest neighbours within 4 µm): precision, recall. Then `
 4 µm) fed from three superpixel maps of the same grid — deephex's prediction, interpolation of the spots, and the
 true 8 µm counts (what a perfect 8 µm map would give a cell) — and, over the matched cells, the per-gene Pearson
 correlation (across cells) of each cell's expected counts with its true counts (`truth/cell_counts.h5`), mean over
-genes expressed in at least 1 % of the cells.
+genes expressed in at least 1 % of the cells. Then the same with a platform's segmentation instead of detection
+(`predict_cells(segmentation=...)`, as `deephex cells --segmentation`): the true cells as disks of their true diameter,
+written as a GeoJSON of polygons and read back, every cell scored (`segmentation_*`).
 
 Results (resumable: one JSON per cell under BENCH/cells) go to benchmarks/cells[-TAG].json and .md with the command.
 """
-import argparse, sys, warnings
+import argparse, json, sys, warnings
 from pathlib import Path
 
 import anndata as ad
@@ -22,7 +24,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from deephex.benchmark import saved_predictions, _md
-from deephex.cells import detect_nuclei, cells_from_nuclei
+from deephex.cells import detect_nuclei, cells_from_nuclei, predict_cells
 from deephex.image import HEImage
 from result_cache import cached, provenance, write_report
 
@@ -78,7 +80,28 @@ def measure(bench:Path, name:str)->dict:
         res[f"pearson_{k}"] = r
     res['n_genes'] = n_genes
     res['cell_area_um2_median'] = float(cells.obs['area_um2'].median())
+    # a platform's segmentation instead of detection: the true cells as disks of their diameter, written as GeoJSON and read back
+    geo = true_cells_geojson(true_cells, upp, bench/'cells'/f"{name}-true-cells.geojson")
+    for k, m in maps.items():
+        cells = predict_cells(m, segmentation=geo, markers=False, progress=False)
+        T = counts[list(cells.obs_names), list(deephex.var_names)].X
+        T = np.asarray(T.toarray() if hasattr(T, 'toarray') else T, np.float32)
+        res[f"segmentation_pearson_{k}"], _ = per_gene_pearson(np.asarray(cells.X), T)
+    res['segmentation_n_cells'] = cells.n_obs
     return res
+
+
+def true_cells_geojson(cells:pd.DataFrame, upp:float, path:Path, n_vertices:int=24)->Path:
+    "The simulator's cells as polygons (disks of their diameter around their centres, H&E px) in a GeoJSON FeatureCollection, as a segmentation tool writes them."
+    t = np.linspace(0, 2*np.pi, n_vertices, endpoint=False)
+    feats = []
+    for cid, x, y, d in zip(cells['cell_id'], cells['x'], cells['y'], cells['diameter_um']):
+        r = d/2/upp
+        ring = np.c_[x + r*np.cos(t), y + r*np.sin(t)]
+        feats.append(dict(type='Feature', properties=dict(cell_id=str(cid)), geometry=dict(type='Polygon', coordinates=[np.r_[ring, ring[:1]].round(2).tolist()])))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(type='FeatureCollection', features=feats)))
+    return path
 
 
 def main(argv=None):
@@ -94,7 +117,9 @@ def main(argv=None):
     body = (f"Nuclei matched one-to-one to the true cell centres within {MATCH_UM:g} µm (mutual nearest neighbours). "
             "Pearson: per gene across the matched cells, each cell's expected counts (nucleus grown by 4 µm, fed from the "
             "superpixel map named) against its true counts; mean over the genes expressed in >= 1 % of those cells. "
-            "`truth_8um` feeds the cells from the true 8 µm counts: the best an 8 µm map can give a cell.\n\n" + _md(df) + "\n")
+            "`truth_8um` feeds the cells from the true 8 µm counts: the best an 8 µm map can give a cell. `segmentation_*`: the "
+            "cells given as a segmentation instead (the true cells as disks of their diameter, a GeoJSON read by "
+            "`predict_cells(segmentation=...)`, not grown), every cell scored.\n\n" + _md(df) + "\n")
     md = write_report('cells', a.tag, prov, results, 'Cells against the virtual truth', body)
     print(md)
 

@@ -18,7 +18,8 @@ from .core import InputError, Key
 from .image import HEImage
 
 # %% auto #0
-__all__ = ['detect_nuclei', 'cell_expression', 'cells_from_nuclei', 'predict_cells']
+__all__ = ['XENIUM_PIXEL_UM', 'detect_nuclei', 'cell_expression', 'cells_from_nuclei', 'read_cell_boundaries',
+           'polygons_to_labels', 'predict_cells']
 
 # %% ../nbs/12d_cells.ipynb #c9000007
 def _haematoxylin(rgb:np.ndarray, sigma_px:float)->np.ndarray:
@@ -177,7 +178,7 @@ def cells_from_nuclei(pred:AnnData, # superpixel prediction
     W = _shares(pairs, n, pred.n_obs, sp_px)
     X = W @ (pred.X if sp.issparse(pred.X) else np.asarray(pred.X, np.float32))
     X = X.toarray() if sp.issparse(X) else X                                     # counts of a truth are sparse
-    obs = pd.DataFrame(dict(x=sx/area, y=sy/area, area_um2=area*upp**2, nucleus_area_um2=nuc_area*upp**2,
+    obs = pd.DataFrame(dict(label=ids, x=sx/area, y=sy/area, area_um2=area*upp**2, nucleus_area_um2=nuc_area*upp**2,
                             n_superpixels=np.asarray((W > 0).sum(1)).ravel()),
                        index=[f"cell_{i:07d}" for i in range(n)])
     a = AnnData(np.asarray(X, np.float32), obs=obs, var=pred.var[[]].copy())
@@ -192,19 +193,105 @@ def cells_from_nuclei(pred:AnnData, # superpixel prediction
                 cell_types(a, t)
     return a
 
+# %% ../nbs/12d_cells.ipynb #94b18063
+XENIUM_PIXEL_UM = 0.2125                                                         # µm per pixel of Xenium's morphology image
+
+def read_cell_boundaries(path, # GeoJSON of polygons in H&E px (Visium HD `cell_segmentations.geojson`, QuPath), or Xenium `cell_boundaries.parquet` / `.csv.gz`
+                         *,
+                         alignment=None, # Xenium: the 3x3 H&E alignment (CSV path or array; H&E px -> morphology px); default: `*imagealignment.csv` beside the file
+                         pixel_size_um:float|None=None, # Xenium: µm per morphology pixel; default `experiment.xenium`'s, else 0.2125
+                        )->dict: # {cell id: list of (n, 2) float (x, y) rings in full-resolution H&E px}
+    "A platform's cell (or nucleus) boundaries as polygons in the H&E's full-resolution pixels."
+    p = Path(path)
+    if not p.is_file(): raise InputError("segmentation file not found", p, "pass a GeoJSON of polygons or a Xenium cell_boundaries.parquet")
+    name = p.name.lower()
+    if name.endswith(('.geojson', '.json')): return _read_geojson(p)
+    if name.endswith(('.parquet', '.csv', '.csv.gz')): return _read_xenium_boundaries(p, alignment, pixel_size_um)
+    raise InputError(f"unknown segmentation format {p.suffix!r}", p, "pass a .geojson (Visium HD, QuPath) or a Xenium cell_boundaries .parquet / .csv.gz")
+
+def _read_geojson(p:Path)->dict:
+    import json
+    try: doc = json.loads(p.read_text())
+    except Exception as e: raise InputError(f"cannot read the GeoJSON ({type(e).__name__})", p, "check that the file is complete") from None
+    feats = doc.get('features') if isinstance(doc, dict) and doc.get('type') == 'FeatureCollection' else doc if isinstance(doc, list) else None
+    if feats is None: raise InputError("not a GeoJSON FeatureCollection", p, "pass the segmentation's .geojson (a FeatureCollection of Polygons)")
+    out = {}
+    for i, f in enumerate(feats):
+        g = (f or {}).get('geometry') or {}
+        parts = [g.get('coordinates')] if g.get('type') == 'Polygon' else g.get('coordinates') if g.get('type') == 'MultiPolygon' else None
+        if parts is None: continue                                               # points, lines: not a cell
+        props = f.get('properties') or {}
+        cid = str(props.get('cell_id', f.get('id', i)))
+        out.setdefault(cid, []).extend(np.asarray(part[0], float)[:, :2] for part in parts if part and len(part[0]) >= 3)
+    out = {k: v for k, v in out.items() if v}
+    if not out: raise InputError("the GeoJSON holds no polygon", p, "pass a FeatureCollection of Polygon / MultiPolygon features")
+    return out
+
+def _xenium_alignment(p:Path, alignment)->np.ndarray:
+    if alignment is None:
+        found = sorted(p.parent.glob('*imagealignment.csv'))
+        if len(found) != 1: raise InputError("Xenium boundaries are in Xenium's coordinates and no H&E alignment was found beside them" if not found
+                                             else f"{len(found)} alignment files beside the boundaries", p.parent,
+                                             "pass alignment= (--alignment): the H&E alignment CSV that Xenium Explorer exports (*_imagealignment.csv)")
+        alignment = found[0]
+    M = np.loadtxt(alignment, delimiter=',') if isinstance(alignment, (str, Path)) else np.asarray(alignment, float)
+    if M.shape != (3, 3) or not np.isfinite(M).all() or abs(np.linalg.det(M)) < 1e-12:
+        raise InputError(f"the alignment must be an invertible 3 x 3 matrix, got shape {M.shape}", alignment if isinstance(alignment, (str, Path)) else "alignment",
+                         "pass the H&E alignment CSV that Xenium Explorer exports")
+    return M
+
+def _read_xenium_boundaries(p:Path, alignment, pixel_size_um)->dict:
+    from deephex.io import read_table
+    df = read_table(p)
+    if not {'cell_id', 'vertex_x', 'vertex_y'} <= set(df.columns):
+        raise InputError(f"not a Xenium boundaries table (columns {list(df.columns)[:6]})", p, "pass cell_boundaries.parquet or nucleus_boundaries.parquet of a Xenium output folder")
+    M = _xenium_alignment(p, alignment)
+    if pixel_size_um is None:
+        spec = p.parent/'experiment.xenium'
+        import json
+        pixel_size_um = float(json.loads(spec.read_text()).get('pixel_size', XENIUM_PIXEL_UM)) if spec.is_file() else XENIUM_PIXEL_UM
+    xy = df[['vertex_x', 'vertex_y']].to_numpy(float)/pixel_size_um              # morphology px
+    h = np.c_[xy, np.ones(len(xy))] @ np.linalg.inv(M).T                          # H&E px (homogeneous)
+    xy = h[:, :2]/h[:, 2:]
+    ids = df['cell_id'].astype(str).to_numpy()
+    starts = np.r_[0, np.nonzero(ids[1:] != ids[:-1])[0] + 1, len(ids)]           # each cell's vertices are consecutive rows
+    out = {}
+    for a, b in zip(starts[:-1], starts[1:]):
+        if b - a >= 3: out.setdefault(ids[a], []).append(xy[a:b])
+    return out
+
+def polygons_to_labels(polygons:dict, # {cell id: rings} from `read_cell_boundaries`
+                       shape:tuple, # (rows, cols) of the full-resolution H&E
+                       out:np.ndarray|None=None, # an int32 array of `shape` to fill (e.g. a memmap); default a new one
+                      )->tuple: # (int32 label image, 0 = background, label i = i-th cell; array of the cell ids by label - 1)
+    "Rasterise polygons into a label image (pixels whose centres fall inside; a later polygon wins where two overlap)."
+    from skimage.draw import polygon as fill
+    lab = np.zeros(shape, np.int32) if out is None else out
+    ids = np.array(list(polygons), dtype=object)
+    for k, rings in enumerate(polygons.values(), 1):
+        for ring in rings:
+            rr, cc = fill(ring[:, 1], ring[:, 0], shape)
+            lab[rr, cc] = k
+    return lab, ids
+
 # %% ../nbs/12d_cells.ipynb #c9000015
 def predict_cells(prediction, # prediction.h5ad path or AnnData (deephex run / predict)
-                  image=None, # the H&E (path or HEImage) the prediction was made from; needed unless `labels` is given
+                  *,
+                  image=None, # the H&E (path or HEImage) the prediction was made from; needed unless `labels` or `segmentation` is given
                   labels=None, # a nucleus or cell label image (path to a TIFF/PNG, or an array) at full resolution, instead of detection
-                  expand_um:float=4., # nucleus -> cell growth, µm (use 0 when `labels` are already cells)
+                  segmentation=None, # a platform's cell boundaries instead of detection: GeoJSON (Visium HD, QuPath) or Xenium cell_boundaries.parquet
+                  alignment=None, # Xenium boundaries: the H&E alignment CSV (default: `*imagealignment.csv` beside them)
+                  expand_um:float|None=None, # nucleus -> cell growth, µm; default 4 for detected nuclei and `labels`, 0 for a `segmentation` (cells already)
                   markers=None, # cell-type markers; None: packaged; False: none
                   out=None, # write cells.h5ad (and nuclei.csv when detected) here; refused if cells.h5ad exists
                   progress:bool=True,
                  )->AnnData: # cells
-    "Cells of a section with their expected counts: nuclei detected on the H&E (or given as labels), grown into cells, fed from the superpixel map."
+    "Cells of a section with their expected counts: nuclei detected on the H&E (or given as labels, or a platform's cell boundaries), grown into cells, fed from the superpixel map."
     import anndata as ad
     if isinstance(prediction, (str, Path)) and not Path(prediction).is_file():
         raise InputError("prediction file not found", prediction, "pass the prediction.h5ad written by `deephex run` or `deephex predict`")
+    if labels is not None and segmentation is not None: raise InputError("both a label image and a segmentation given", "segmentation", "pass one of them")
+    if expand_um is None: expand_um = 0. if segmentation is not None else 4.
     if markers is not False:
         from deephex.celltypes import marker_table
         marker_table(markers)                                                       # a bad table stops here, before detection
@@ -213,7 +300,15 @@ def predict_cells(prediction, # prediction.h5ad path or AnnData (deephex run / p
     if out is not None and (Path(out)/'cells.h5ad').exists():
         raise InputError("the output folder already holds cells.h5ad", Path(out)/'cells.h5ad', "choose another --out or move the old file away")
     shape = tuple(int(s) for s in pred.uns['deephex'].get('fullres_shape', ()))
-    if labels is not None:
+    ids = None
+    if segmentation is not None:
+        polys = read_cell_boundaries(segmentation, alignment=alignment)
+        if not shape:
+            if image is None: raise InputError("the prediction does not record its image size", "image", "pass the H&E the prediction was made from (--image)")
+            shape = (image if isinstance(image, HEImage) else HEImage.open(image)).shape
+        lab, ids = polygons_to_labels(polys, shape)
+        nuclei = None
+    elif labels is not None:
         lab = _read_labels(labels)
         if shape and lab.shape != shape: raise InputError(f"the label image is {lab.shape[1]} x {lab.shape[0]} px, the prediction's image {shape[1]} x {shape[0]}",
                                                          "labels", "pass labels at the full resolution of the H&E the prediction was made from")
@@ -225,6 +320,9 @@ def predict_cells(prediction, # prediction.h5ad path or AnnData (deephex run / p
                                                          "image", "pass the H&E the prediction was made from")
         nuclei, lab = detect_nuclei(img, upp, progress=progress, return_labels=True)
     cells = cells_from_nuclei(pred, lab, expand_um, markers)
+    if ids is not None:                                                             # the platform's cell ids, to join with its cell table
+        cells.obs['cell_id'] = ids[cells.obs['label'].to_numpy() - 1].astype(str)
+        cells.obs_names = cells.obs['cell_id'].to_numpy()
     if out is not None:
         o = Path(out); o.mkdir(parents=True, exist_ok=True)
         cells.write_h5ad(o/'cells.h5ad')

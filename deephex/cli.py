@@ -101,7 +101,8 @@ def _cmd_analyse(a):
 
 def _cmd_cells(a):
     from deephex.cells import predict_cells
-    cells = predict_cells(a.prediction, image=a.image, labels=a.labels, expand_um=a.expand_um, markers=a.markers, out=a.out, progress=not a.quiet)
+    cells = predict_cells(a.prediction, image=a.image, labels=a.labels, segmentation=a.segmentation, alignment=a.alignment,
+                          expand_um=a.expand_um, markers=a.markers, out=a.out, progress=not a.quiet)
     print(f"{cells.n_obs} cells written to {Path(a.out)/'cells.h5ad'}")
 
 def _cmd_spatialdata(a):
@@ -190,7 +191,11 @@ def parser()->argparse.ArgumentParser:
     s.add_argument('prediction', help="prediction.h5ad written by deephex run / predict")
     s.add_argument('--image', help="the H&E the prediction was made from (nuclei are detected on it)")
     s.add_argument('--labels', help="a full-resolution label image of nuclei or cells (TIFF/PNG, 0 = background) instead of detection")
-    s.add_argument('--expand-um', type=float, default=4., help="grow each nucleus into a cell by up to this, µm (0 when --labels are cells; default 4)")
+    s.add_argument('--segmentation', help="a platform's cell boundaries instead of detection: GeoJSON in H&E px (Visium HD "
+                   "segmented_outputs/cell_segmentations.geojson, QuPath) or Xenium cell_boundaries.parquet")
+    s.add_argument('--alignment', help="with Xenium boundaries: the H&E alignment CSV from Xenium Explorer (default: *imagealignment.csv beside them)")
+    s.add_argument('--expand-um', type=float, default=None, help="grow each nucleus into a cell by up to this, µm "
+                   "(default 4 for detected nuclei and --labels, 0 for a --segmentation; use 0 when --labels are cells)")
     s.add_argument('--markers', help="cell-type markers CSV (cell_type, gene); default deephex's packaged table")
     s.add_argument('--out', required=True, help="output folder: cells.h5ad (and nuclei.csv when detected)")
     s.add_argument('--quiet', action='store_true')

@@ -324,6 +324,37 @@ def test_cells_from_a_label_image(prediction, tmp_path):
     expect_error(['cells', prediction, '--labels', tmp_path/'labels.tif', '--out', tmp_path/'c'], 'already holds cells.h5ad', [tmp_path/'c'])
 
 
+def test_cells_from_a_platform_segmentation(prediction, tmp_path):
+    "`deephex cells PRED --segmentation cells.geojson`: the platform's cells, named by its ids, = the same cells given as a label image."
+    import json, tifffile
+    p = ad.read_h5ad(prediction)
+    H, W = (int(s) for s in p.uns['deephex']['fullres_shape'])
+    lab = np.zeros((H, W), np.uint16)
+    boxes = [(H//3, W//3, 9), (H//2, W//2, 12), (2*H//3, W//2, 7)]                 # (row, col, half edge) of square cells
+    feats = []
+    for k, (y, x, h) in enumerate(boxes, 1):
+        lab[y - h:y + h, x - h:x + h] = k
+        x0, y0, x1, y1 = x - h - 0.5, y - h - 0.5, x + h - 0.5, y + h - 0.5                   # the edges between pixels
+        feats.append(dict(type='Feature', properties=dict(cell_id=1000 + k),
+                          geometry=dict(type='Polygon', coordinates=[[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]])))
+    tifffile.imwrite(tmp_path/'labels.tif', lab)
+    (tmp_path/'cells.geojson').write_text(json.dumps(dict(type='FeatureCollection', features=feats)))
+    rc, text = run_cli('cells', prediction, '--segmentation', tmp_path/'cells.geojson', '--out', tmp_path/'seg', '--quiet')
+    assert rc in (0, None), text
+    rc, text = run_cli('cells', prediction, '--labels', tmp_path/'labels.tif', '--expand-um', 0, '--out', tmp_path/'lab', '--quiet')
+    assert rc in (0, None), text
+    seg, byl = ad.read_h5ad(tmp_path/'seg'/'cells.h5ad'), ad.read_h5ad(tmp_path/'lab'/'cells.h5ad')
+    assert list(seg.obs_names) == ['1001', '1002', '1003']
+    np.testing.assert_allclose(np.asarray(seg.X), np.asarray(byl.X), rtol=1e-6)
+    np.testing.assert_allclose(seg.obs['area_um2'], byl.obs['area_um2'])
+
+
+def test_cells_from_xenium_boundaries_need_the_alignment(prediction, tmp_path):
+    import pandas as pd
+    pd.DataFrame(dict(cell_id=['a']*4, vertex_x=[0., 5, 5, 0], vertex_y=[0., 0, 5, 5])).to_parquet(tmp_path/'cell_boundaries.parquet')
+    expect_error(['cells', prediction, '--segmentation', tmp_path/'cell_boundaries.parquet', '--out', tmp_path/'c'], 'no H&E alignment', [prediction])
+
+
 def test_spatialdata_store_from_the_cli(prediction, tmp_path):
     "`deephex spatialdata PRED --image HE --cells C --out X.zarr`: opens in spatialdata with every element; a second write is refused."
     import tifffile, spatialdata as sd
