@@ -10,8 +10,11 @@ model (`deephex run`'s settings) is trained on simulation seed 0 and its bundle 
 the same kind (a) with seed 1's spots (`predict_section`: the trained network with the new spots as gene tokens, the
 expression route fitted on them, calibration to them) and (b) from seed 1's features alone (`predict_histology`: the
 histology head). Beside them, on seed 1: the same model trained on seed 1 itself, and interpolation of seed 1's spots
-(no model); and the head on its own training section (how much of the fused model the head keeps). Scores: mean
-per-gene Pearson at 8 and 32 µm and the composition score against the true bins.
+(no model); the head on its own training section (how much of the fused model the head keeps); and seed 0's mean spot
+expression at every superpixel of seed 1 (what an H&E-only model must beat). Scores: mean per-gene Pearson at 8 and
+32 µm and the composition score against the true bins (both undefined for a constant map), and the profile score: the
+mean over superpixels (8 µm) or 4 x 4 blocks (32 µm) of the Pearson correlation across genes of log1p(prediction) with
+log1p(truth) — does each place get the right expression profile.
 
 HER2ST B4 (../shared/data, legacy ST, 250 HVGs): the spots are split at the median x into two halves; the model is
 trained on the left half's spots and predicts the right half from H&E alone (the head's prediction summed over each
@@ -21,19 +24,19 @@ left-half spots (which uses measured expression, so it is not an H&E-only method
 
 Results (resumable: one JSON per cell under OUT/results) go to benchmarks/transfer.json and .md with the command.
 """
-import argparse, json, sys, time, warnings
+import argparse, json, sys, warnings
 from pathlib import Path
 
 import numpy as np
 
-from deephex.benchmark import VirtualTissue, default_legacy_st, git_commit, machine_info, prepare_legacy_st, prepare_virtual, _md
+from deephex.benchmark import VirtualTissue, default_legacy_st, prepare_legacy_st, prepare_virtual, _md
 from deephex.bundle import load_bundle, predict_histology, predict_section
+from deephex.core import bin_superpixels, key_index, superpixel_keys, superpixel_rc
 from deephex.enhance import enhance_spots
 from deephex.evaluate import heldout_spot_counts, predict_idw, predict_interpolation, predict_ridge, score_heldout, spot_features, superpixel_metrics
 from deephex.features import extract_features
 from deephex.fusion import fit_model
 from deephex.pseudo_visium import disks_region
-from deephex.runtime import write_json
 from result_cache import cached, provenance, write_report
 from deephex.pipeline import prepare_sample
 from deephex.settings import ReadSettings, TrainSettings
@@ -57,7 +60,8 @@ def virtual(out:Path, data:Path, tissues:list, base:TrainSettings, progress:bool
 
         def score(pred, s):
             m = superpixel_metrics(pred, s.truth[:, list(pred.var_names)], s.tissue_mask, scales=(1, 4), spearman=False, ssim=False, ceiling=False, progress=False)
-            return {f"{k} {sc}": float(np.nanmean(m[sc][k])) for sc in ('8um', '32um') for k in ('pearson', 'composition')}
+            r = {f"{k} {sc}": float(np.nanmean(m[sc][k])) for sc in ('8um', '32um') for k in ('pearson', 'composition')}
+            return {**r, **{f"profile {sc}": profile_pearson(pred, s.truth, s.tissue_mask, f) for sc, f in (('8um', 1), ('32um', 4))}}
 
         def train(s, f, ident, where):
             return fit_model(s, f, enhance_spots(s.spots, s.geometry, s.um_per_px), base.replace(seed=0), progress=False, bundle_dir=where,
@@ -81,9 +85,32 @@ def virtual(out:Path, data:Path, tissues:list, base:TrainSettings, progress:bool
                                                                    lambda: score(predict_section(b, s1, f1, progress=False, encoder_identity=id1), s1))
         res[f"{name} | on s1: s0's model from H&E only"] = cached(out/'results', f"{t}-s0to1-he",
                                                                  lambda: score(predict_histology(b, f1, s1.tissue_mask, s1.grid, encoder_identity=id1), s1))
+        res[f"{name} | on s1: s0's mean expression everywhere"] = cached(out/'results', f"{t}-s0to1-mean",
+                                                                        lambda: score(mean_expression(s0, predict_interpolation(s1.spots, s1, s1.tissue_mask)), s1))
         for k, v in res.items():
             if k.startswith(name): print(k, json.dumps(v), flush=True)
     return res
+
+
+def profile_pearson(pred, truth, mask:np.ndarray, factor:int)->float:
+    "Mean over the in-tissue superpixels (blocks of factor x factor of them) of the Pearson correlation across genes of log1p(prediction) with log1p(truth): does each place get the right expression profile? Defined for a constant prediction, unlike the per-gene scores."
+    truth = truth[:, list(pred.var_names)]
+    trc = superpixel_rc(truth); truth = truth[np.asarray(mask, bool)[trc[:, 0], trc[:, 1]]]
+    idx = key_index(superpixel_keys(superpixel_rc(pred)), superpixel_keys(superpixel_rc(truth)))
+    P, T = pred[idx[idx >= 0]], truth[idx >= 0]
+    if factor > 1: P, T = bin_superpixels(P, factor), bin_superpixels(T, factor)
+    P, T = (np.log1p(np.asarray(a.X.toarray() if hasattr(a.X, 'toarray') else a.X, np.float64)) for a in (P, T))
+    P, T = P - P.mean(1, keepdims=True), T - T.mean(1, keepdims=True)
+    den = np.sqrt((P**2).sum(1)*(T**2).sum(1))
+    return float(np.mean(np.where(den > 0, (P*T).sum(1)/np.where(den > 0, den, 1), np.nan)[den > 0]))
+
+
+def mean_expression(train, like):
+    "The training section's mean spot expression, scaled to a superpixel, at every superpixel of `like` (the baseline an H&E-only model must beat)."
+    X = train.spots.X
+    mean = np.asarray(X.mean(0)).ravel()/float(train.geometry.disk_mask().sum())
+    out = like.copy(); out.X = np.tile(mean.astype(np.float32), (like.n_obs, 1))
+    return out
 
 
 def heldout(out:Path, base:TrainSettings, progress:bool)->dict:
@@ -116,12 +143,12 @@ def heldout(out:Path, base:TrainSettings, progress:bool)->dict:
 def report(res:dict)->str:
     import pandas as pd
     lines = []
-    virt = [dict(dataset=k.split(' | ')[0], method=k.split(' | ')[1], **{c: v.get(c) for c in ('pearson 8um', 'composition 8um', 'pearson 32um')},
+    virt = [dict(dataset=k.split(' | ')[0], method=k.split(' | ')[1], **{c: v.get(c) for c in ('pearson 8um', 'composition 8um', 'pearson 32um', 'profile 8um', 'profile 32um')},
                  seconds=v.get('seconds')) for k, v in res.items() if 'train s0 -> s1' in k]
     if virt:
         df = pd.DataFrame(virt)
         lines += ["## Virtual tissues: trained on seed 0, applied to seed 1 (mean per-gene scores against the true bins)", "", _md(df), ""]
-        mean = df.groupby('method', sort=False)[['pearson 8um', 'composition 8um', 'pearson 32um']].mean().reset_index()
+        mean = df.groupby('method', sort=False)[['pearson 8um', 'composition 8um', 'pearson 32um', 'profile 8um', 'profile 32um']].mean().reset_index()
         lines += ["Mean over the tissue kinds:", "", _md(mean), ""]
     held = [dict(method=k.split(' | ')[1], pearson=v['pearson'], seconds=v.get('seconds')) for k, v in res.items() if k.startswith('B4')]
     if held:
