@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_analysis.ipynb #d0b2dfc6
 from __future__ import annotations
-import json, math, warnings
+import math, warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .core import InputError, Geometry, SuperpixelGrid, Sample, superpixel_image
 from .core import superpixel_rc, superpixel_anndata
+from .runtime import read_json
 
 # %% auto #0
 __all__ = ['TOY_PREDICTION_DOMAINS', 'TUMOUR_SIGNATURES', 'REGIONS', 'REGION_COLOURS', 'synthetic_prediction', 'grid_shape',
@@ -1194,7 +1195,7 @@ def truth_labels(adata:AnnData, # superpixel AnnData of a virtual-tissue run (pr
     t = Path(truth_dir)
     for f in ('simulation.json', 'domains_008um.npy', 'celltypes_008um.npz'):
         if not (t/f).is_file(): raise InputError(f"no {f}", t, "pass the truth/ folder written by deephex.simulate.simulate_tissue")
-    sim = json.loads((t/'simulation.json').read_text())
+    sim = read_json(t/'simulation.json')
     dm = np.load(t/'domains_008um.npy')
     with np.load(t/'celltypes_008um.npz') as z: umis = z['umis']
     um = np.asarray(adata.obsm['spatial'], float)*float(sim['um_per_px'])

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_benchmark.ipynb #8fdd1130
 from __future__ import annotations
-import json, os, platform, shutil, subprocess, sys, time, warnings
+import os, platform, shutil, subprocess, sys, time, warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from .enhance import enhance_spots
 from .features import encoder_slug, extract_features
 from .pipeline import load_sample, prepare_sample, save_sample
 from .settings import ReadSettings, TrainSettings
-from .runtime import jsonable, write_json
+from .runtime import jsonable, read_json, write_json
 from .pseudo_visium import disks_region, holdout_split, select_genes
 from .fusion import fit_model
 from .calibrate import calibrate_to_spots
@@ -206,7 +206,7 @@ def _cell(folder:Path, key:dict, compute, progress:bool)->dict:
     "Run `compute()` under a resource meter unless `folder/result.json` holds a result for `key`."
     f = folder/'result.json'
     if f.is_file():
-        old = json.loads(f.read_text())
+        old = read_json(f)
         if old.get('key') == jsonable(key): return old
     folder.mkdir(parents=True, exist_ok=True)
     with resource_meter() as res: scores = compute()
@@ -232,7 +232,7 @@ def _virtual_dataset(vt:VirtualTissue, plan:BenchmarkPlan, out:Path, device:str,
             pred = pred_fn()
             m = evaluate(pred, sample, progress=False)
             (where).mkdir(parents=True, exist_ok=True)
-            (where/'metrics.json').write_text(json.dumps(m))
+            write_json(where/'metrics.json', m, indent=None)
             pred.write_h5ad(where/'prediction.h5ad')
             return _virtual_scores(m)
         return compute
@@ -483,12 +483,12 @@ def scaling_point(area_mm2:float, # tissue area (a square section of this area)
     child = _run_child(cmd, run_dir/'run.log')
     if child['returncode'] != 0:
         raise RuntimeError(f"deephex run failed for {area_mm2} mm² (exit {child['returncode']}); see {run_dir/'run.log'}")
-    steps = json.loads((run_dir/'run.json').read_text())['steps']
+    steps = read_json(run_dir/'run.json')['steps']
     spots, truth = ad.read_h5ad(run_dir/'sample'/'spots.h5ad', backed='r'), ad.read_h5ad(run_dir/'sample'/'truth.h5ad', backed='r')
     pred_info = steps['predict']
     epochs_done = int(np.max(pred_info.get('epochs_trained') or [epochs or 0]))
     train_s = (pred_info.get('seconds') or {}).get('train')
-    metrics = json.loads((run_dir/'metrics.json').read_text()) if (run_dir/'metrics.json').is_file() else {}
+    metrics = read_json(run_dir/'metrics.json') if (run_dir/'metrics.json').is_file() else {}
     pearson = {k: v['summary']['all']['pearson']['mean'] for k, v in metrics.get('methods', {}).get('deephex', {}).get('scales', {}).items()}
     point = dict(area_mm2=float(area_mm2), size_mm=[side, side], n_spots=int(spots.n_obs), n_superpixels=int(truth.n_obs), n_genes=int(spots.n_vars),
                  epochs_trained=epochs_done, train_seconds=train_s, predict_seconds=(pred_info.get('seconds') or {}).get('predict'),

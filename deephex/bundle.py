@@ -19,7 +19,7 @@ from safetensors.numpy import save_file
 import deephex
 from .core import Geometry, InputError, Sample, SuperpixelGrid, superpixel_anndata
 from .settings import TrainSettings
-from .runtime import atomic_write, jsonable, select_device, torch_threads
+from .runtime import atomic_write, jsonable, read_json, select_device, torch_threads, write_json
 from .model import make_model
 from .train import TrainingData, feature_stats, nearest_expression, spatial_metadata, tissue_superpixels, window_offsets
 
@@ -132,7 +132,7 @@ def save_bundle(folder:str|Path, # where to write (created); a previous bundle t
                 encoder=encoder, encoder_digest=encoder_digest(encoder_identity), encoder_identity=encoder_identity,
                 head=dict(size=head.size, alpha=head.alpha, fitted_on=min(20000, prediction.n_obs)),
                 trained_on=dict(name=data.sample.name, n_spots=data.n_spots, source=data.sample.source))
-    atomic_write(folder/'bundle.json', lambda p: Path(p).write_text(json.dumps(jsonable(meta), indent=1)))
+    write_json(folder/'bundle.json', meta)
     return folder
 
 # %% ../nbs/10c_bundle.ipynb #b0c00010
@@ -180,7 +180,7 @@ def load_bundle(path:str|Path, # a bundle folder, or a run folder holding model/
     if (p/'model'/'bundle.json').is_file() and not (p/'bundle.json').is_file(): p = p/'model'
     if not (p/'bundle.json').is_file():
         raise InputError("no bundle.json: not a trained model", path, "point --model at the model/ folder of a finished deephex run (or the run folder)")
-    meta = json.loads((p/'bundle.json').read_text())
+    meta = read_json(p/'bundle.json')
     if meta.get('format') != BUNDLE_FORMAT:
         raise InputError(f"bundle format {meta.get('format')!r}, this deephex reads {BUNDLE_FORMAT!r}", p/'bundle.json',
                          "retrain with this version of deephex (deephex run), or use the version that wrote it")

@@ -19,7 +19,7 @@ from anndata import AnnData
 
 from contextlib import contextmanager, nullcontext
 from .core import InputError, Geometry, Sample, SuperpixelGrid, bin_superpixels, resource_meter, superpixel_image
-from .runtime import jsonable, run_lock, select_device, write_json
+from .runtime import jsonable, read_json, run_lock, select_device, write_json
 from .settings import INPUT_FORMATS, RunConfig, ReadSettings, load_config
 from .image import HEImage
 from .io import check_layout, read_sample
@@ -57,14 +57,14 @@ def save_sample(sample:Sample, folder:str|Path)->Path:
     if sample.tissue_mask is not None: np.save(folder/'tissue_mask.npy', sample.tissue_mask)
     meta = dict(name=sample.name, um_per_px=sample.um_per_px, geometry=asdict(sample.geometry), image=img_path,
                 source={k:str(v) for k,v in sample.source.items()}, truth=sample.truth is not None, tissue_mask=sample.tissue_mask is not None)
-    (folder/'sample.json').write_text(json.dumps(meta, indent=1))
+    write_json(folder/'sample.json', meta)
     return folder
 
 def load_sample(folder:str|Path)->Sample:
     "Read a `Sample` written by `save_sample`."
     folder = Path(folder)
     if not (folder/'sample.json').is_file(): raise InputError("not a saved sample (no sample.json)", folder, "point at a folder written by save_sample / deephex run")
-    meta = json.loads((folder/'sample.json').read_text())
+    meta = read_json(folder/'sample.json')
     return Sample(spots=ad.read_h5ad(folder/'spots.h5ad'), um_per_px=meta['um_per_px'], geometry=Geometry(**meta['geometry']),
                   image=None if meta['image'] is None else HEImage.open(meta['image']),
                   tissue_mask=np.load(folder/'tissue_mask.npy') if meta['tissue_mask'] else None,
@@ -75,7 +75,7 @@ class RunLog:
     "Finished steps of a run, with the settings each depended on (`<out>/run.json`)."
     def __init__(self, out:str|Path):
         self.out = Path(out); self.path = self.out/'run.json'
-        self.steps = json.loads(self.path.read_text()).get('steps', {}) if self.path.is_file() else {}
+        self.steps = read_json(self.path).get('steps', {}) if self.path.is_file() else {}
     def done(self, step:str, key:dict, outputs=())->bool:
         "True when `step` finished with these settings and its outputs exist."
         rec = self.steps.get(step)
@@ -297,7 +297,7 @@ def _report(cfg:RunConfig, out:Path, sample:Sample, log:RunLog, stage:_Stages, k
     # 5. evaluation against the truth (high-resolution inputs)
     if sample.truth is not None:
         with stage('evaluate'):
-            if log.done('evaluate', k_model, ['metrics.json']): metrics = json.loads((out/'metrics.json').read_text())
+            if log.done('evaluate', k_model, ['metrics.json']): metrics = read_json(out/'metrics.json')
             else:
                 metrics = evaluate_run(sample, pred_path, progress=progress)
                 write_metrics(metrics, out/'metrics.json')
@@ -413,7 +413,7 @@ def section_genes(cfgs:list, # each section's RunConfig
     read = {k: v for k, v in cfgs[0].read.key().items() if k not in ('input_format', 'input_path')}
     key = dict(inputs=[f"{c.read.input_format}:{Path(c.read.input_path).expanduser().resolve()}" for c in cfgs], read=read)
     f = out/'genes.json'
-    if f.exists() and (d := json.loads(f.read_text())).get('key') == key: return d['genes']
+    if f.exists() and (d := read_json(f)).get('key') == key: return d['genes']
     spots = [prepare_sample(c, 'all').spots for c in tqdm(cfgs, desc='genes of each section', disable=not progress)]
     genes = [str(g) for g in select_genes_jointly(spots, cfgs[0].read.n_genes)]
     if _rank() == 0: out.mkdir(parents=True, exist_ok=True); write_json(f, dict(key=key, genes=genes))
@@ -524,7 +524,7 @@ def demo(out:str|Path='runs/demo', # output folder
     sim = vt/'truth'/'simulation.json'
     want = dict(size_mm=[float(s) for s in size_mm], tissue=tissue, seed=seed)
     if sim.is_file():
-        have = json.loads(sim.read_text())
+        have = read_json(sim)
         if any(jsonable(have.get(k)) != jsonable(v) for k,v in want.items()):
             raise InputError(f"{vt} holds a virtual tissue simulated with other settings", vt,
                              "use another --out folder (nothing is overwritten)")

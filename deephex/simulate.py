@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .core import InputError
 from .io import write_10x_h5
+from .runtime import write_json
 
 # %% auto #0
 __all__ = ['VISIUM_HD_UM_PER_PX', 'DOMAINS', 'DOMAIN_ID', 'CELL_TYPES', 'TYPE_ID', 'OBJECT_COLUMNS', 'TISSUES', 'CELL_MORPHOLOGY',
@@ -1539,8 +1540,8 @@ def write_truth(out:str|Path, # sample folder: writes out/truth/
                         cells=ncell.reshape(*g8.shape, T).astype(np.int32), cell_types=np.array(CELL_TYPES))
     genes = dict(markers=panel.markers, ligand_receptor_pairs=panel.lr_pairs, programmes=panel.programmes,
                  housekeeping=list(HOUSEKEEPING), lr_radius_um=LR_RADIUS_UM, lr_max_fold=LR_MAX_FOLD, genes=list(panel.genes))
-    (t/'genes.json').write_text(json.dumps(genes, indent=1))
-    (t/'simulation.json').write_text(json.dumps(params, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
+    write_json(t/'genes.json', genes)
+    write_json(t/'simulation.json', params)
     if cell_counts is not None:
         ad = AnnData(cell_counts); ad.obs_names = cells['cell_id'].to_numpy(); ad.var_names = list(panel.genes)
         write_10x_h5(ad, t/'cell_counts.h5')

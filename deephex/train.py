@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 import deephex
 from .core import Geometry, InputError, Sample, SuperpixelGrid, check_xy, superpixel_anndata, superpixel_image
-from .runtime import atomic_write, autocast, barrier, dist_context, select_device, torch_threads
+from .runtime import atomic_write, autocast, barrier, dist_context, select_device, torch_threads, write_json
 from .enhance import enhancement_weights
 from .model import count_parameters, make_model
 from .settings import TrainSettings
@@ -342,7 +342,7 @@ def save_checkpoint(path:Path, # the checkpoint file (`.../checkpoint.safetensor
         meta['param_groups'] = osd['param_groups']
     text = json.dumps(meta)
     atomic_write(path, lambda p: save_file(flat, str(p), metadata={'deephex': text}))
-    atomic_write(Path(path).with_name('state.json'), lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
+    write_json(Path(path).with_name('state.json'), meta)
 
 def load_checkpoint(path:Path, # a file written by `save_checkpoint`
                    )->tuple: # ({group: state_dict} without 'optim', optimizer state_dict or None, meta dict)
