@@ -88,20 +88,30 @@ class BCAF(nn.Module):
         f = self.match_guided(c, e, e, need_weights=False)[0]
         return f + F.leaky_relu(self.residual(f), self.negative_slope)
 
-    def forward(self, histology:torch.Tensor, # (B, n_window, C) histology tokens
-                genes:torch.Tensor, # (B, k, G) gene tokens
-                tokens:torch.Tensor|None=None, # optional indices of the window tokens to decode (e.g. the spot disk)
-               )->tuple: # predictions (B, n, G) > 0 and gene embedding (B, n, hidden[-1])
-        "Positive expression and the gene embedding for each (selected) histology token."
+    def token_inputs(self, histology:torch.Tensor, # (B, n_window, C) histology tokens
+                     genes:torch.Tensor, # (B, k, G) gene tokens
+                    )->torch.Tensor: # (B, n_window, D + C) what the per-token MLP reads: fused token and histology
+        "The window-level part of the model: the fused tokens beside the histology tokens."
         if self.training and self.gene_token_dropout:             # some neighbours unmeasured: the model must not need all of them
             genes = genes*(torch.rand(genes.shape[:2] + (1,), device=genes.device) >= self.gene_token_dropout).to(genes.dtype)
         f = self.fuse(histology, genes)
         if self.training and self.fusion_dropout:                 # modality dropout: whole windows see histology alone
             f = f*(torch.rand(f.shape[0], 1, 1, device=f.device) >= self.fusion_dropout).to(f.dtype)
-        x = torch.cat([f, histology], -1)
-        if tokens is not None: x = x[:, tokens]
+        return torch.cat([f, histology], -1)
+
+    def decode(self, x:torch.Tensor, # (..., D + C) `token_inputs` of some tokens
+              )->tuple: # predictions (..., G) > 0 and gene embedding (..., hidden[-1])
+        "The per-token part of the model: MLP and gene head, for any set of tokens (prediction decodes only those that count)."
         z = self.mlp(x)
         return self.head(z),z
+
+    def forward(self, histology:torch.Tensor, # (B, n_window, C) histology tokens
+                genes:torch.Tensor, # (B, k, G) gene tokens
+                tokens:torch.Tensor|None=None, # optional indices of the window tokens to decode (e.g. the spot disk)
+               )->tuple: # predictions (B, n, G) > 0 and gene embedding (B, n, hidden[-1])
+        "Positive expression and the gene embedding for each (selected) histology token."
+        x = self.token_inputs(histology, genes)
+        return self.decode(x if tokens is None else x[:, tokens])
 
 # %% ../nbs/07_model.ipynb #6cce9a98
 class ISTarMLP(nn.Module):
@@ -121,14 +131,24 @@ class ISTarMLP(nn.Module):
         self.head = GeneHead(hidden[-1], n_genes)
     @property
     def embedding_size(self)->int: "Width of the gene embedding."; return self.config['hidden'][-1]
+    def token_inputs(self, histology:torch.Tensor, # (B, n_window, C) histology tokens
+                     genes:torch.Tensor|None=None, # ignored
+                    )->torch.Tensor: # (B, n_window, C) what the per-token MLP reads: the histology tokens
+        "The window-level part of the model: nothing, the histology tokens themselves."
+        return histology
+
+    def decode(self, x:torch.Tensor, # (..., C) histology tokens
+              )->tuple: # predictions (..., G) > 0 and embedding (..., hidden[-1])
+        "The per-token part of the model: MLP and gene head."
+        z = self.mlp(x)
+        return self.head(z),z
+
     def forward(self, histology:torch.Tensor, # (B, n_window, C) histology tokens
                 genes:torch.Tensor|None=None, # ignored
                 tokens:torch.Tensor|None=None, # optional indices of the window tokens to decode
                )->tuple: # predictions (B, n, G) > 0 and embedding (B, n, hidden[-1])
         "Positive expression and embedding per superpixel, from histology alone."
-        if tokens is not None: histology = histology[:, tokens]
-        z = self.mlp(histology)
-        return self.head(z),z
+        return self.decode(histology if tokens is None else histology[:, tokens])
 
 # %% ../nbs/07_model.ipynb #f70b0308
 MODELS = {'bcaf': BCAF, 'istar': ISTarMLP}

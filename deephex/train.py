@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_train.ipynb #c1406f0c
 from __future__ import annotations
-import hashlib, json, math, os, warnings
+import hashlib, json, math, warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 import deephex
-from .core import Geometry, InputError, Sample, SuperpixelGrid, check_xy, superpixel_anndata, superpixel_image
+from .core import Geometry, InputError, Sample, SuperpixelGrid, check_xy, superpixel_anndata
 from .runtime import atomic_write, autocast, barrier, dist_context, select_device, torch_threads, write_json
 from .enhance import enhancement_weights
 from .model import count_parameters, make_model
@@ -563,12 +563,13 @@ def predict_superpixels(models:list, # trained ensemble states (eval mode), all 
         ws = w.repeat(len(cen))[sel]
         hist, genes = data.histology(cen).to(device), data.gene_tokens(data.neighbours_of(cen)).to(device)
         with torch.inference_mode(), autocast(device, precision):
-            outs = [m(hist, genes) for m in models]
-            P = _median(torch.stack([o[0] for o in outs])).reshape(-1, G)[sel.to(device)].float().cpu()
+            sel_d = sel.to(device)                                            # decode only the tokens that count (on target): the gene
+            outs = [m.decode(m.token_inputs(hist, genes).flatten(0, 1)[sel_d]) for m in models]   # head is most of the cost
+            P = _median(torch.stack([o[0] for o in outs])).float().cpu()
             Xt.index_add_(0, tgt, P*ws[:, None])
             wt.index_add_(0, tgt, ws.double())
             if embedding:
-                Z = outs[0][1].reshape(len(cen)*nw, -1)[sel.to(device)].float().cpu()
+                Z = outs[0][1].float().cpu()
                 torch.from_numpy(E).index_add_(0, tgt, Z*ws[:, None])
     if (wsum <= 0).any(): raise RuntimeError(f"{(wsum <= 0).sum()} in-tissue superpixels were not covered by any window")
     scale = ((data.spot_max - data.spot_min)/data.n_disk).astype(np.float32)
