@@ -17,16 +17,16 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 import deephex
-from .core import Geometry, InputError, Sample, SuperpixelGrid, superpixel_anndata
+from .core import Geometry, InputError, Sample, SuperpixelGrid, superpixel_anndata, superpixel_keys
 from .settings import TrainSettings
 from .runtime import atomic_write, jsonable, read_json, select_device, torch_threads, write_json
 from .model import make_model
 from .train import TrainingData, feature_stats, nearest_expression, spatial_metadata, tissue_superpixels, window_offsets
 
 # %% auto #0
-__all__ = ['BUNDLE_FORMAT', 'histology_inputs', 'input_chunks', 'HistologyHead', 'fit_histology_head', 'encoder_digest',
-           'save_bundle', 'ModelBundle', 'load_bundle', 'check_compatible', 'section_inputs', 'predict_section',
-           'predict_histology']
+__all__ = ['HEAD_ALPHAS', 'BUNDLE_FORMAT', 'histology_inputs', 'input_chunks', 'HistologyHead', 'spatial_folds',
+           'blocked_ridge_penalty', 'fit_histology_head', 'head_cv_block', 'encoder_digest', 'save_bundle',
+           'ModelBundle', 'load_bundle', 'check_compatible', 'section_inputs', 'predict_section', 'predict_histology']
 
 # %% ../nbs/10c_bundle.ipynb #b0c00006
 def histology_inputs(feature_map:np.ndarray, # (rows, cols, C) features on the superpixel grid
@@ -73,6 +73,36 @@ class HistologyHead:
             X += z @ self.coef[cs]; X += ctx @ self.coef[C + cs.start:C + cs.stop]
         return np.maximum(X, 0, out=X)
 
+HEAD_ALPHAS = tuple(np.logspace(-2, 5, 8))   # ridge penalties the histology head chooses from
+
+def spatial_folds(rc:np.ndarray, # (n, 2) superpixel (row, col)
+                  block:int, # block edge, superpixels
+                  n_folds:int=5, # folds
+                  seed:int=0, # which blocks go to which fold
+                 )->np.ndarray: # (n,) int fold of each superpixel
+    "Cross-validation folds of whole square blocks of superpixels: a fold is never a neighbour's copy of its training data."
+    rc = np.asarray(rc, np.int64)
+    _, block_of = np.unique(superpixel_keys(rc//int(block)), return_inverse=True)
+    return (np.random.default_rng(seed).permutation(block_of.max() + 1) % n_folds)[block_of.ravel()]
+
+def blocked_ridge_penalty(X:np.ndarray, # (n, p) inputs
+                          Y:np.ndarray, # (n, g) targets
+                          folds:np.ndarray, # (n,) fold of each row (`spatial_folds`)
+                          alphas=HEAD_ALPHAS, # penalties tried
+                         )->tuple: # (alpha, {alpha: mean over genes of the held-out squared error / the gene's variance})
+    "The ridge penalty with the smallest cross-validated error over spatially blocked folds (one SVD per fold serves every penalty)."
+    var, err = np.maximum(Y.var(0), 1e-12), np.zeros(len(alphas))
+    for f in np.unique(folds):
+        tr, te = folds != f, folds == f
+        mx, my = X[tr].mean(0), Y[tr].mean(0)
+        U, s, Vt = np.linalg.svd(X[tr] - mx, full_matrices=False)
+        UtY, Xte = U.T @ (Y[tr] - my), (X[te] - mx) @ Vt.T
+        for i, a in enumerate(alphas):
+            P = Xte @ ((s/(s**2 + a))[:, None]*UtY) + my
+            err[i] += (((P - Y[te])**2).sum(0)/var).mean()
+    err /= len(X)
+    return float(alphas[int(np.argmin(err))]), dict(zip(map(float, alphas), err.round(5).tolist()))
+
 def fit_histology_head(prediction:AnnData, # the model's prediction on its training section (obs row/col)
                        feature_map:np.ndarray, # (rows, cols, C) that section's features
                        mean:np.ndarray, std:np.ndarray, # feature normalisation (the network's)
@@ -81,21 +111,25 @@ def fit_histology_head(prediction:AnnData, # the model's prediction on its train
                        max_superpixels:int=20000, # fitted on a seeded sample of at most this many
                        max_genes_cv:int=256, # the penalty is chosen on a seeded sample of at most this many genes
                        seed:int=0,
+                       block:int|None=None, # edge of the cross-validation blocks, superpixels; default 4 windows (`save_bundle`: 4 spot pitches)
                       )->HistologyHead:
-    "Distil the prediction into a ridge regression on each superpixel's features and its window's mean features."
+    "Distil the prediction into a ridge regression on each superpixel's features and its window's mean features, its penalty chosen by spatially blocked cross-validation."
     from sklearn.linear_model import Ridge, RidgeCV
     rc = np.stack([np.asarray(prediction.obs['row']), np.asarray(prediction.obs['col'])], 1)
     pick = np.sort(np.random.default_rng(seed).permutation(len(rc))[:max_superpixels])
     X = histology_inputs(feature_map, rc[pick], mean, std, tissue, size).astype(np.float64)
     Y = prediction.X[pick]
     Y = np.asarray(Y.toarray() if sp.issparse(Y) else Y, np.float64)
-    cv = RidgeCV(alphas=np.logspace(-2, 5, 8))
-    if Y.shape[1] <= max_genes_cv: r = cv.fit(X, Y); alpha = r.alpha_
-    else:                           # leave-one-out errors of every gene at every penalty: ~1 GB for 1000 genes; a sample of genes chooses it
-        genes = np.sort(np.random.default_rng(seed + 1).permutation(Y.shape[1])[:max_genes_cv])
-        alpha = cv.fit(X, Y[:, genes]).alpha_
-        r = Ridge(alpha=alpha).fit(X, Y)
+    genes = np.sort(np.random.default_rng(seed + 1).permutation(Y.shape[1])[:max_genes_cv])   # a sample of genes chooses the penalty
+    folds = spatial_folds(rc[pick], block or 4*size, seed=seed)
+    if len(np.unique(folds)) >= 2: alpha, _ = blocked_ridge_penalty(X, Y[:, genes], folds)
+    else: alpha = float(RidgeCV(alphas=HEAD_ALPHAS).fit(X, Y[:, genes]).alpha_)   # a section smaller than two blocks: leave-one-out
+    r = Ridge(alpha=alpha).fit(X, Y)
     return HistologyHead(np.asarray(r.coef_.T, np.float32), np.asarray(r.intercept_, np.float32), int(size), float(alpha))
+
+def head_cv_block(geometry:Geometry)->int:
+    "The histology head's cross-validation block: 4 spot pitches, in superpixels (the head must predict away from where it learnt)."
+    return max(1, int(round(4*geometry.spot_pitch_um/geometry.superpixel_um)))
 
 # %% ../nbs/10c_bundle.ipynb #b0c00009
 BUNDLE_FORMAT = 'deephex.bundle/1'
@@ -116,8 +150,9 @@ def save_bundle(folder:str|Path, # where to write (created); a previous bundle t
     "Write a trained model, its normalisation, geometry and histology head, to apply to other sections."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     data:TrainingData = trained['data']
-    head = fit_histology_head(prediction, data.feature_map, data.mean, data.std, data.tissue, data.sample.geometry.window_size,
-                              seed=trained['settings'].seed)
+    g = data.sample.geometry
+    head = fit_histology_head(prediction, data.feature_map, data.mean, data.std, data.tissue, g.window_size,
+                              seed=trained['settings'].seed, block=head_cv_block(g))
     t = {'norm.mean': data.mean, 'norm.std': data.std, 'scale.spot_min': data.spot_min, 'scale.spot_max': data.spot_max,
          'scale.hd_min': data.hd_min, 'scale.hd_max': data.hd_max, 'head.coef': head.coef, 'head.intercept': head.intercept}
     for i, m in enumerate(trained['models']):
@@ -130,7 +165,8 @@ def save_bundle(folder:str|Path, # where to write (created); a previous bundle t
                 states=[dict(kind=m['kind'], config=m['config'], epochs_trained=m['epoch'], n_parameters=m['n_parameters']) for m in trained['metas']],
                 genes=list(data.genes), k_neighbors=data.k, geometry=asdict(data.sample.geometry), n_features=data.n_features,
                 encoder=encoder, encoder_digest=encoder_digest(encoder_identity), encoder_identity=encoder_identity,
-                head=dict(size=head.size, alpha=head.alpha, fitted_on=min(20000, prediction.n_obs)),
+                head=dict(size=head.size, alpha=head.alpha, fitted_on=min(20000, prediction.n_obs),
+                          penalty=f"spatially blocked 5-fold cross-validation, blocks of {head_cv_block(g)} superpixels (4 spot pitches)"),
                 trained_on=dict(name=data.sample.name, n_spots=data.n_spots, source=data.sample.source))
     write_json(folder/'bundle.json', meta)
     return folder
