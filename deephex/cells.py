@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .core import InputError, Key
 from .image import HEImage
+from .runtime import read_json
 
 # %% auto #0
 __all__ = ['XENIUM_PIXEL_UM', 'detect_nuclei', 'cell_expression', 'cells_from_nuclei', 'read_cell_boundaries',
@@ -210,9 +211,7 @@ def read_cell_boundaries(path, # GeoJSON of polygons in H&E px (Visium HD `cell_
     raise InputError(f"unknown segmentation format {p.suffix!r}", p, "pass a .geojson (Visium HD, QuPath) or a Xenium cell_boundaries .parquet / .csv.gz")
 
 def _read_geojson(p:Path)->dict:
-    import json
-    try: doc = json.loads(p.read_text())
-    except Exception as e: raise InputError(f"cannot read the GeoJSON ({type(e).__name__})", p, "check that the file is complete") from None
+    doc = read_json(p)
     feats = doc.get('features') if isinstance(doc, dict) and doc.get('type') == 'FeatureCollection' else doc if isinstance(doc, list) else None
     if feats is None: raise InputError("not a GeoJSON FeatureCollection", p, "pass the segmentation's .geojson (a FeatureCollection of Polygons)")
     out = {}
@@ -247,13 +246,12 @@ def _read_xenium_boundaries(p:Path, alignment, pixel_size_um)->dict:
         raise InputError(f"not a Xenium boundaries table (columns {list(df.columns)[:6]})", p, "pass cell_boundaries.parquet or nucleus_boundaries.parquet of a Xenium output folder")
     M = _xenium_alignment(p, alignment)
     if pixel_size_um is None:
-        spec = p.parent/'experiment.xenium'
-        import json
-        pixel_size_um = float(json.loads(spec.read_text()).get('pixel_size', XENIUM_PIXEL_UM)) if spec.is_file() else XENIUM_PIXEL_UM
+        spec = p.parent/'experiment.xenium'                                      # Xenium's run metadata (JSON)
+        pixel_size_um = float(read_json(spec).get('pixel_size', XENIUM_PIXEL_UM)) if spec.is_file() else XENIUM_PIXEL_UM
     xy = df[['vertex_x', 'vertex_y']].to_numpy(float)/pixel_size_um              # morphology px
     h = np.c_[xy, np.ones(len(xy))] @ np.linalg.inv(M).T                          # H&E px (homogeneous)
     xy = h[:, :2]/h[:, 2:]
-    ids = df['cell_id'].astype(str).to_numpy()
+    ids = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in df['cell_id']])   # older bundles store ids as bytes
     starts = np.r_[0, np.nonzero(ids[1:] != ids[:-1])[0] + 1, len(ids)]           # each cell's vertices are consecutive rows
     out = {}
     for a, b in zip(starts[:-1], starts[1:]):
