@@ -33,7 +33,7 @@ from deephex.benchmark import VirtualTissue, default_legacy_st, prepare_legacy_s
 from deephex.bundle import load_bundle, predict_histology, predict_section
 from deephex.core import bin_superpixels, key_index, superpixel_keys, superpixel_rc
 from deephex.enhance import enhance_spots
-from deephex.evaluate import heldout_spot_counts, predict_idw, predict_interpolation, predict_ridge, score_heldout, spot_features, superpixel_metrics
+from deephex.evaluate import pearson_columns, heldout_spot_counts, predict_idw, predict_interpolation, predict_ridge, score_heldout, spot_features, superpixel_metrics
 from deephex.features import extract_features
 from deephex.fusion import fit_model
 from deephex.pseudo_visium import disks_region
@@ -100,9 +100,7 @@ def profile_pearson(pred, truth, mask:np.ndarray, factor:int)->float:
     P, T = pred[idx[idx >= 0]], truth[idx >= 0]
     if factor > 1: P, T = bin_superpixels(P, factor), bin_superpixels(T, factor)
     P, T = (np.log1p(np.asarray(a.X.toarray() if hasattr(a.X, 'toarray') else a.X, np.float64)) for a in (P, T))
-    P, T = P - P.mean(1, keepdims=True), T - T.mean(1, keepdims=True)
-    den = np.sqrt((P**2).sum(1)*(T**2).sum(1))
-    return float(np.mean(np.where(den > 0, (P*T).sum(1)/np.where(den > 0, den, 1), np.nan)[den > 0]))
+    return float(np.nanmean(pearson_columns(P.T, T.T)))                           # rows as columns: one r per superpixel
 
 
 def mean_expression(train, like):

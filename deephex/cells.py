@@ -252,10 +252,11 @@ def _read_xenium_boundaries(p:Path, alignment, pixel_size_um)->dict:
     h = np.c_[xy, np.ones(len(xy))] @ np.linalg.inv(M).T                          # H&E px (homogeneous)
     xy = h[:, :2]/h[:, 2:]
     ids = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in df['cell_id']])   # older bundles store ids as bytes
-    starts = np.r_[0, np.nonzero(ids[1:] != ids[:-1])[0] + 1, len(ids)]           # each cell's vertices are consecutive rows
+    if not len(ids): raise InputError("the boundaries table has no rows", p, "pass the cell_boundaries.parquet of a Xenium run that found cells")
+    starts = np.r_[0, np.nonzero(ids[1:] != ids[:-1])[0] + 1]                      # each cell's vertices are consecutive rows
     out = {}
-    for a, b in zip(starts[:-1], starts[1:]):
-        if b - a >= 3: out.setdefault(ids[a], []).append(xy[a:b])
+    for cid, ring in zip(ids[starts], np.split(xy, starts[1:])):
+        if len(ring) >= 3: out.setdefault(cid, []).append(ring)
     return out
 
 def polygons_to_labels(polygons:dict, # {cell id: rings} from `read_cell_boundaries`
