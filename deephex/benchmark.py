@@ -249,7 +249,7 @@ def _virtual_dataset(vt:VirtualTissue, plan:BenchmarkPlan, out:Path, device:str,
             key = dict(method=method, encoder=enc, plan={k: v for k, v in plan.key().items() if k not in ('virtual', 'legacy_st', 'encoders', 'virtual_methods', 'heldout_methods')})
             res['methods'][f"{method}/{enc}"] = _cell(where, key, score(method, lambda: predict_virtual(method, sample, fm, plan, device, None, progress, seed=vt.seed), where), progress)
             if plan.calibrate and method in CALIBRATED:
-                calibrated = lambda: calibrate_to_spots(ad.read_h5ad(where/'prediction.h5ad'), sample.spots, sample, copy=False)
+                calibrated = lambda: calibrate_to_spots(ad.read_h5ad(where/'prediction.h5ad'), sample.spots, sample, n_iter=plan.train.calibration_passes, copy=False)
                 res['methods'][f"{method}+cal/{enc}"] = _cell(method_dir(out, vt.name, f"{method}+cal", enc), dict(key, calibrated=True, source=res['methods'][f"{method}/{enc}"]['finished']),
                                                               score(method, calibrated, method_dir(out, vt.name, f"{method}+cal", enc)), progress)
     return res
@@ -287,7 +287,7 @@ def _heldout_dataset(path:str, plan:BenchmarkPlan, out:Path, device:str, progres
                 if 'pred' in keep and keep['pred'] is not None: keep['pred'].write_h5ad(where/'prediction.h5ad')
                 if plan.calibrate and method in CALIBRATED:
                     def calibrated(where=where):
-                        cal = calibrate_to_spots(ad.read_h5ad(where/'prediction.h5ad'), sample.spots[~held], sample, copy=False)
+                        cal = calibrate_to_spots(ad.read_h5ad(where/'prediction.h5ad'), sample.spots[~held], sample, n_iter=plan.train.calibration_passes, copy=False)
                         return _heldout_scores(score_heldout(heldout_spot_counts(cal, sample.spots, sample, held), truth))
                     res['methods'][f"{method}+cal/{enc}{tag}"] = _cell(method_dir(out, name, f"{method}+cal" + tag.replace('/', '-'), enc),
                                                                       dict(key, calibrated=True, source=r['finished']), calibrated, progress)

@@ -292,7 +292,7 @@ def fuse(trained:dict, # a trained network and its inputs (`deephex.train.train_
         if summary is None: summary = histology_summary(feature_map, tissue_superpixels(sample, feature_map), sample.geometry.window_size, seed=st.seed)
         E = fit_expression_route(spots, sample, summary, st.k_neighbors, st.prior_sigma)
         A.X = blend_routes(np.asarray(A.X, np.float32), superpixel_rc(A), E, w, sample)
-    if st.calibrate: A = calibrate_to_spots(A, spots, sample, copy=False)
+    if st.calibrate: A = calibrate_to_spots(A, spots, sample, n_iter=st.calibration_passes, copy=False)
     return A
 
 # %% ../nbs/10b_fusion.ipynb #4bf99db0
@@ -306,7 +306,7 @@ def heldout_routes(trained:dict, # the histology route, trained without the held
     st, spots = trained['settings'], _spot_mask(sample)[:, list(trained['data'].genes)]
     fit_spots = spots[~val].copy()
     A_val = predict_anndata(trained, encoder=encoder, progress=False, region=disks_region(sample, spots))
-    if st.calibrate: A_val = calibrate_to_spots(A_val, fit_spots, sample, copy=False)
+    if st.calibrate: A_val = calibrate_to_spots(A_val, fit_spots, sample, n_iter=st.calibration_passes, copy=False)
     E_fit = fit_expression_route(fit_spots, sample, summary, st.k_neighbors, st.prior_sigma)
     return dict(A=_dense(sum_over_spots(A_val, spots[val], sample).X), Y=_dense(spots[val].X),
                 E=E_fit.predict(E_fit.inputs(np.asarray(spots[val].obsm['spatial'], float))), prior_tokens=int(E_fit.k))

@@ -229,6 +229,7 @@ class TrainSettings(Settings):
     stride:int|None = setting(None, "prediction window pitch, superpixels; default window_size // 2 + 1", low=1)
     blend:str = setting('tent', "how overlapping prediction windows are blended: tent (seamless) or box", choices=BLENDS)
     calibrate:bool = setting(True, "rescale the prediction so that spot disks reproduce the measured spots")
+    calibration_passes:int = setting(1, "calibration passes: each pass after the first brings the disk sums closer to the measured spots, at a cost in accuracy (benchmarks/spot_consistency.md)", low=1)
     preset:str|None = setting(None, "a named set of values applied first: release = the original DeepHEx training (BCAF, 400 epochs, no masking, no calibration)",
                               choices=('release',))
     prior_sigma:float = setting(0.5, "deephex expression route: width of the Gaussian over the gene tokens, spot pitches", low=0, low_open=True)

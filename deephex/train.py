@@ -390,7 +390,7 @@ def default_epochs(n_spots:int, # spots trained on
     "Epochs for about `TARGET_STEPS` optimiser steps, between 20 and 400: ~90 on a few hundred spots, 20 on a full Visium capture."
     return int(min(400, max(20, math.ceil(TARGET_STEPS/math.ceil(n_spots/batch_size)))))
 
-STATE_INDEPENDENT = ('epochs', 'n_states', 'calibrate', 'stride', 'blend')   # settings that do not change how one state trains
+STATE_INDEPENDENT = ('epochs', 'n_states', 'calibrate', 'calibration_passes', 'stride', 'blend')   # settings that do not change how one state trains
 
 def train_state(data:TrainingData, # prepared inputs
                 settings:TrainSettings|None=None, # model and training settings (default `TrainSettings()`)
