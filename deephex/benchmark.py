@@ -5,7 +5,7 @@
 # %% ../nbs/13_benchmark.ipynb #8fdd1130
 from __future__ import annotations
 import os, platform, shutil, subprocess, sys, time, warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import anndata as ad
@@ -424,7 +424,7 @@ def _md(df:pd.DataFrame)->str:
 def benchmark_markdown(result:dict)->str:
     "benchmark.md: provenance, then one table per dataset."
     g, mi = result.get('git', {}), result['machine']
-    head = [f"# deephex benchmark", "",
+    head = ["# deephex benchmark", "",
             f"Command: `{result.get('command') or 'deephex.benchmark.benchmark(...)'}`  ",
             f"Commit: {g.get('commit', 'unknown')}{' (uncommitted changes)' if g.get('dirty') else ''}; created {result['created']}; total {result['seconds']:.0f} s  ",
             f"Machine: {mi['processor']}, {mi['cpu_count']} cores, {mi['memory_gb']} GB, GPU: {mi['cuda'] or 'none'}; torch {mi['versions']['torch']}, deephex {mi['versions']['deephex']}",
@@ -524,7 +524,7 @@ def scaling_markdown(res:dict)->str:
         row.update({'total s': p['total_seconds'], 'peak RSS GB': p['peak_rss_gb'], 'Pearson 8 µm': p.get('pearson', {}).get('8um')})
         rows.append(row)
     mi, g = res['machine'], res.get('git', {})
-    return '\n'.join([f"# deephex scaling", "", f"Command: `{res.get('command') or 'deephex.benchmark.scaling(...)'}`  ",
+    return '\n'.join(["# deephex scaling", "", f"Command: `{res.get('command') or 'deephex.benchmark.scaling(...)'}`  ",
                       f"Commit: {g.get('commit', 'unknown')}{' (uncommitted changes)' if g.get('dirty') else ''}; created {res['created']}  ",
                       f"Machine: {mi['processor']}, {mi['cpu_count']} cores, {mi['memory_gb']} GB, GPU: {mi['cuda'] or 'none'}", "",
                       "Each row is one `deephex run` in a fresh process (the command is in scaling.json); total = its wall time, "

@@ -21,7 +21,7 @@ from .core import Geometry, InputError, Sample, SuperpixelGrid, superpixel_annda
 from .settings import TrainSettings
 from .runtime import atomic_write, jsonable, read_json, select_device, torch_threads, write_json
 from .model import make_model
-from .train import TrainingData, feature_stats, nearest_expression, spatial_metadata, tissue_superpixels, window_offsets
+from .train import TrainingData, nearest_expression, spatial_metadata, tissue_superpixels, window_offsets
 
 # %% auto #0
 __all__ = ['HEAD_ALPHAS', 'BUNDLE_FORMAT', 'histology_inputs', 'input_chunks', 'HistologyHead', 'spatial_folds',

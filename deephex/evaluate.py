@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_evaluate.ipynb #1fd6ea5b
 from __future__ import annotations
-import json, os
+import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 

@@ -5,7 +5,7 @@
 # %% ../nbs/11_pipeline.ipynb #b713f604
 from __future__ import annotations
 import json, shutil, warnings
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import hashlib, os, time
