@@ -30,7 +30,7 @@ from result_cache import cached, provenance, write_report
 from fusion_ablation import folds
 from deephex.benchmark import BenchmarkPlan, default_legacy_st, prepare_legacy_st, predict_heldout, _features, _md
 from deephex.calibrate import calibrate_to_spots
-from deephex.evaluate import evaluate, heldout_spot_counts, score_heldout
+from deephex.evaluate import evaluate, heldout_spot_counts, score_heldout, spot_consistency
 from deephex.fusion import _spot_mask
 from deephex.pipeline import demo, load_sample
 
@@ -79,7 +79,6 @@ def b4(path:str, fold:int, work:Path, progress:bool)->list:
     for name, extra in VARIANTS.items():
         def compute(extra=extra):
             p = _calibrated(pred, train, sample, extra)
-            from deephex.evaluate import spot_consistency
             return dict(heldout_pearson=float(score_heldout(heldout_spot_counts(p, sample.spots, sample, held), truth)['pearson_mean']),
                         spot_error=float(spot_consistency(p, train, sample)['relative_error']))
         rows.append(dict(dataset=f"legacy_st B4 checkerboard fold {fold}", calibration=name, **cached(work/'cells', f"b4-cb{fold}-{name}", compute)))
