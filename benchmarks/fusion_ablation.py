@@ -4,7 +4,7 @@ and on virtual tissues of every kind, beside the baselines a user compares with 
 Run from the repository root (after `make setup`):
 
     .venv/bin/python benchmarks/fusion_ablation.py [--out runs/fusion_ablation] [--variants NAME ...] [--no-virtual | --no-heldout]
-                                                   [--tissues breast_tumour lymph_node colon] [--seeds 0] [--tag TAG]
+                                                   [--tissues breast_tumour lymph_node colon] [--seeds 0] [--schemes cb block] [--tag TAG]
 
 Held-out protocol (HER2ST B4 in ../shared/data, legacy ST): 250 HVGs, handcrafted features; all four checkerboard
 folds (`cb`: every 4th array position held out) and four spatially blocked folds (`block`: 3 x 3 blocks of spots
@@ -37,6 +37,7 @@ VARIANTS = {
     "deephex, the release's widths everywhere (D 256, MLP 512x3)": dict(model='deephex', embed_dim=256, hidden=(512, 512, 512)),
     'deephex, half widths everywhere (D 128, MLP 256x3)': dict(model='deephex', embed_dim=128, hidden=(256, 256, 256)),
     'deephex, gene-token dropout 0.3': dict(model='deephex', gene_token_dropout=0.3),
+    'deephex, 2 states (median)': dict(model='deephex', n_states=2),
     'bcaf + cal (fusion dropout 0.75)': dict(model='bcaf', leave_spot_out=False),
     'bcaf, release training': dict(model='bcaf', fusion_dropout=0., leave_spot_out=False, calibrate=False),
     'istar + cal': dict(model='istar', leave_spot_out=False),
@@ -51,14 +52,14 @@ def folds(spots, scheme:str)->list:
     cls = ((r - r.min())//b + 2*((c - c.min())//b)) % 4
     return [cls == i for i in range(4)]
 
-def heldout(out:Path, variants:list, seeds:list, base:TrainSettings, progress:bool)->dict:
+def heldout(out:Path, variants:list, seeds:list, base:TrainSettings, progress:bool, schemes=('cb', 'block'))->dict:
     path = default_legacy_st()
     if path is None: print("no ../shared/data/her2st/B4: held-out part skipped"); return {}
     s, _ = prepare_legacy_st(path, 250, 0.25, 0)
     fm = extract_features(s, encoder='handcrafted', device='cpu', cache_dir=out/'B4', progress=progress)
     s = s.replace(tissue_mask=fm.tissue); feats = np.asarray(fm.features, np.float32)
     res = {}
-    for scheme in ('cb', 'block'):
+    for scheme in schemes:
         for i, held in enumerate(folds(s.spots, scheme)):
             truth, train = s.spots[held], s.replace(spots=s.spots[~held].copy())
             for b in BASELINES_HELDOUT:
@@ -110,7 +111,7 @@ def report(res:dict, variants:list)->str:
     held = {k: v for k, v in res.items() if k.startswith('B4-')}
     if held:
         rows = []
-        for scheme in ('cb', 'block'):
+        for scheme in [sc for sc in ('cb', 'block') if any(k.startswith(f"B4-{sc}") for k in held)]:
             for name in list(BASELINES_HELDOUT) + variants:
                 vals = [v['pearson'] for k, v in held.items() if k.startswith(f"B4-{scheme}") and (k.endswith(f"-{name}") or f"-{name}-seed" in k)]
                 per_fold = [np.mean([v['pearson'] for k, v in held.items() if k.startswith(f"B4-{scheme}{i}-") and (k.endswith(f"-{name}") or f"-{name}-seed" in k)] or [np.nan]) for i in range(4)]
@@ -136,6 +137,7 @@ def main():
     ap.add_argument('--out', default='runs/fusion_ablation'); ap.add_argument('--variants', nargs='+', default=list(VARIANTS))
     ap.add_argument('--seeds', type=int, nargs='+', default=[0]); ap.add_argument('--tissues', nargs='+', default=['breast_tumour', 'lymph_node', 'colon'])
     ap.add_argument('--no-virtual', action='store_true'); ap.add_argument('--no-heldout', action='store_true'); ap.add_argument('--tag', default='')
+    ap.add_argument('--schemes', nargs='+', default=['cb', 'block'], choices=['cb', 'block'], help='B4 fold schemes')
     ap.add_argument('--epochs', type=int, default=None, help="training epochs of every learned variant (default: deephex run's)")
     ap.add_argument('--quiet', action='store_true')
     a = ap.parse_args()
@@ -144,7 +146,7 @@ def main():
     base = TrainSettings() if a.epochs is None else TrainSettings(epochs=a.epochs)
     prov = provenance('fusion_ablation.py', sys.argv[1:], base.key())
     res = {}
-    if not a.no_heldout: res.update(heldout(out, a.variants, a.seeds, base, not a.quiet))
+    if not a.no_heldout: res.update(heldout(out, a.variants, a.seeds, base, not a.quiet, a.schemes))
     if not a.no_virtual: res.update(virtual(out, a.variants, a.seeds, a.tissues, base, not a.quiet))
     md = write_report('fusion_ablation', a.tag, prov, res, 'Fusion ablation', report(res, a.variants))
     print(md)
