@@ -1,5 +1,5 @@
 """One JSON per measured cell, so that the benchmark scripts in this folder resume where they stopped."""
-import json
+import json, shlex
 from pathlib import Path
 
 from deephex.core import resource_meter
@@ -19,7 +19,7 @@ def provenance(script:str, argv:list, settings:dict)->dict:
     "What made a result: the command, commit, machine, settings and start time."
     import time
     from deephex.benchmark import git_commit, machine_info
-    return dict(command=f"python benchmarks/{script} " + ' '.join(argv), git=git_commit(), machine=machine_info(), settings=settings,
+    return dict(command=f"python benchmarks/{script} " + shlex.join(argv), git=git_commit(), machine=machine_info(), settings=settings,
                 started=time.strftime('%Y-%m-%dT%H:%M:%S'), t0=time.time())
 
 
