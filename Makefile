@@ -5,6 +5,7 @@ SHELL := /bin/bash
 #   make test-fast  the quick loop while developing: the same without the slow tests and notebook cells
 #   make figures  rerun the figure notebooks (papermill) at full parameters into figures/ (DEVICE=cuda on a GPU)
 #   make lab      open the notebooks in JupyterLab
+#   make run-all  Run All of every notebook under papermill, as JupyterLab runs them
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -14,7 +15,7 @@ FIGURES  ?= figures
 BENCH_RUN ?= runs/benchmark
 PAPERMILL = $(BIN)/papermill -k python3 --language python --cwd nbs
 
-.PHONY: setup demo test test-fast figures lab check-sync nbtest pytest clean-venv
+.PHONY: setup demo test test-fast figures lab run-all check-sync nbtest pytest clean-venv
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -39,6 +40,14 @@ figures: setup
 
 lab: setup
 	$(BIN)/jupyter lab nbs
+
+# Run All of every notebook as JupyterLab does (papermill runs every cell, GPU and slow ones included; nbdev-test skips
+# the flagged ones), two at a time, executed copies in $(RUNALL_OUT); lists each notebook ok / FAIL. About 10 minutes.
+RUNALL_OUT ?= /tmp/deephex-run-all
+run-all: setup
+	mkdir -p $(RUNALL_OUT)
+	cd nbs && ls [0-9]*.ipynb | xargs -P2 -I{} sh -c '../$(BIN)/papermill -k python3 --language python {} $(RUNALL_OUT)/{} > $(RUNALL_OUT)/{}.log 2>&1 && echo "{} ok" || echo "{} FAIL"' | tee $(RUNALL_OUT)/summary.txt
+	! grep -q FAIL $(RUNALL_OUT)/summary.txt
 
 # Notebooks are the source: they must be clean and the module in sync with them.
 check-sync: setup
