@@ -39,6 +39,7 @@ def _run_overrides(a)->dict:
 def _print_result(res:dict):
     if not res: return
     print(f"outputs in {res['out']}: prediction {res['prediction']}")
+    if res.get('heldout_headline'): print(f"  {res['heldout_headline']} ({res['heldout']})")
     for row in res.get('summary', []): print('  ' + ', '.join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k,v in row.items()))
 
 def _cmd_run(a):

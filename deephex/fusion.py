@@ -18,7 +18,7 @@ from .enhance import enhance_spots, enhancement_weights
 from .runtime import torch_threads
 from .train import train_states, predict_anndata, nearest_expression, leave_spot_out_neighbours, feature_stats, tissue_superpixels
 from .calibrate import calibrate_to_spots
-from .evaluate import pearson_columns
+from .evaluate import pearson_columns, predict_idw
 from .pseudo_visium import disks_region, sum_over_spots
 from .bundle import save_bundle
 
@@ -29,9 +29,10 @@ def _spot_mask(sample:Sample)->AnnData:
     return s[np.asarray(s.obs['in_tissue']).astype(bool)] if 'in_tissue' in s.obs else s
 
 # %% auto #0
-__all__ = ['surroundedness', 'validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute', 'prior_support',
-           'fit_expression_route', 'local_mean', 'route_lattice', 'lattice_axes', 'blend_routes', 'blend_weight',
-           'fuse', 'heldout_routes', 'choose_route_weight', 'fusion_record', 'fit_deephex', 'fit_model']
+__all__ = ['HELDOUT_ROWS', 'surroundedness', 'validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute',
+           'prior_support', 'fit_expression_route', 'local_mean', 'route_lattice', 'lattice_axes', 'blend_routes',
+           'blend_weight', 'fuse', 'heldout_routes', 'choose_route_weight', 'crossfit_blend', 'paired_difference',
+           'fusion_record', 'fit_deephex', 'heldout_markdown', 'heldout_headline', 'fit_model']
 
 # %% ../nbs/10b_fusion.ipynb #067ac449
 def surroundedness(xy:np.ndarray, # (n, 2) spot centres, full-resolution px
@@ -301,15 +302,16 @@ def heldout_routes(trained:dict, # the histology route, trained without the held
                    val:np.ndarray, # bool (n in-tissue spots,): the held-out spots (`validation_spots`)
                    summary:np.ndarray|None, # its `histology_summary`
                    encoder:str|None=None, # name of the histology encoder, for provenance
-                  )->dict: # A, E, Y: (n_val, G) histology route, expression route, measured counts; prior_tokens
-    "Honest predictions of a section's held-out spots by both routes, each fitted without them."
+                  )->dict: # A, E, I, Y: (n_val, G) histology route, expression route, IDW of the other spots, measured counts; prior_tokens
+    "Honest predictions of a section's held-out spots by both routes and by interpolation (IDW), each fitted without them."
     st, spots = trained['settings'], _spot_mask(sample)[:, list(trained['data'].genes)]
     fit_spots = spots[~val].copy()
     A_val = predict_anndata(trained, encoder=encoder, progress=False, region=disks_region(sample, spots))
     if st.calibrate: A_val = calibrate_to_spots(A_val, fit_spots, sample, n_iter=st.calibration_passes, copy=False)
     E_fit = fit_expression_route(fit_spots, sample, summary, st.k_neighbors, st.prior_sigma)
     return dict(A=_dense(sum_over_spots(A_val, spots[val], sample).X), Y=_dense(spots[val].X),
-                E=E_fit.predict(E_fit.inputs(np.asarray(spots[val].obsm['spatial'], float))), prior_tokens=int(E_fit.k))
+                E=E_fit.predict(E_fit.inputs(np.asarray(spots[val].obsm['spatial'], float))), I=_dense(predict_idw(spots, val).X),
+                prior_tokens=int(E_fit.k))
 
 def choose_route_weight(held:list, # `heldout_routes` of each section
                         settings:TrainSettings, # `route_weight` (None: choose), `seed`
@@ -321,17 +323,55 @@ def choose_route_weight(held:list, # `heldout_routes` of each section
     A, E, Y = (np.concatenate([h[k]/s for h, s in zip(held, sd)]) for k in 'AEY')
     return blend_weight(A, E, Y, seed=settings.seed)
 
+def crossfit_blend(A:np.ndarray, # (n, G) histology route at the held-out spots
+                   E:np.ndarray, # (n, G) expression route there
+                   Y:np.ndarray, # (n, G) their measured counts
+                   seed:int=0, # seed of the halves (and of `blend_weight`'s resamples)
+                  )->tuple: # (blend (n, G) with each half's weight chosen on the other half, [w of each half])
+    "The blend at the held-out spots scored honestly: each half of the spots blended with the weight the other half chooses."
+    n = len(Y)
+    if n < 4: w, _ = blend_weight(A, E, Y, seed=seed); return (1 - w)*A + w*E, [w]
+    half = np.zeros(n, bool); half[np.random.default_rng(seed).permutation(n)[:n//2]] = True
+    P, ws = np.empty_like(np.asarray(A, np.float64)), []
+    for h in (half, ~half):
+        w, _ = blend_weight(A[~h], E[~h], Y[~h], seed=seed)
+        P[h] = (1 - w)*A[h] + w*E[h]; ws.append(w)
+    return P, ws
+
+def paired_difference(P:np.ndarray, # (n, G) one prediction of the held-out spots
+                      Q:np.ndarray, # (n, G) another
+                      Y:np.ndarray, # (n, G) their measured counts
+                      n_boot:int=200, # bootstrap resamples of the spots
+                      seed:int=0,
+                     )->dict: # mean: mean per-gene Pearson of P minus Q's; sd: its bootstrap sd over the spots; genes_better: share of genes where P's r is higher
+    "How much better P predicts the held-out spots than Q, with the spread a different draw of spots would give."
+    d = lambda i: float(np.nanmean(pearson_columns(P[i], Y[i])) - np.nanmean(pearson_columns(Q[i], Y[i])))
+    n = len(Y); rp, rq = pearson_columns(P, Y), pearson_columns(Q, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)                                 # a resample where a gene is constant
+        boot = [d(i) for i in np.random.default_rng(seed).integers(0, n, (n_boot, n))] if n >= 3 else []
+    ok = np.isfinite(rp) & np.isfinite(rq)
+    return dict(mean=d(np.arange(n)), sd=float(np.nanstd(boot)) if boot else float('nan'),
+                genes_better=float((rp[ok] > rq[ok]).mean()) if ok.any() else float('nan'))
+
 def fusion_record(w:float, # the blend weight
                   errors:dict, # {w tried: held-out error} from `choose_route_weight`
                   held:dict, # this section's `heldout_routes`
                   settings:TrainSettings, # prior_sigma, route_weight
                   seconds:dict, # {step: s}
                  )->dict: # `uns['deephex']['fusion']`
-    "What the fusion chose and why, as stored with the prediction."
+    "What the fusion chose and why, and how each route and interpolation did on the held-out spots, as stored with the prediction."
     A, E, Y = held['A'], held['E'], held['Y']
     r = lambda P: float(np.nanmean(pearson_columns(P, Y)))
-    return dict(route_weight=w, chosen='best-surrounded held-out spots (bagged over 200 resamples)' if settings.route_weight is None else 'fixed',
-                n_heldout=len(Y), heldout_pearson=dict(histology=r(A), expression=r(E), blend=r((1 - w)*A + w*E)),
+    fixed = settings.route_weight is not None
+    honest = (1 - w)*A + w*E if fixed else crossfit_blend(A, E, Y, settings.seed)[0]
+    hp = dict(histology=r(A), expression=r(E), blend=r((1 - w)*A + w*E), deephex=r(honest))
+    extra = {}
+    if 'I' in held:
+        hp['idw'] = r(held['I'])
+        extra['deephex_minus_idw'] = paired_difference(honest, held['I'], Y, seed=settings.seed)
+    return dict(route_weight=w, chosen='fixed' if fixed else 'best-surrounded held-out spots (bagged over 200 resamples)',
+                n_heldout=len(Y), heldout_pearson=hp, **extra,
                 weights_tried=np.array(list(errors), float), heldout_error=np.array(list(errors.values()), float),
                 prior_sigma=settings.prior_sigma, prior_tokens=held['prior_tokens'], seconds=seconds)
 
@@ -377,6 +417,37 @@ def fit_deephex(sample:Sample, # spots (raw counts), image, geometry, tissue mas
                         'fusion': fusion_record(w, errors, held, st, dict(validation=t1 - t0, final=time.time() - t1))}
     if bundle_dir is not None: save_bundle(bundle_dir, trained, A, route_weight=w, encoder=encoder, encoder_identity=encoder_identity, model='deephex')
     return A
+
+# %% ../nbs/10b_fusion.ipynb #184b4305
+HELDOUT_ROWS = (('deephex', 'deephex (each half blended with the weight the other half chose)'),
+                ('idw', 'interpolation of the neighbouring spots (IDW, 6 nearest)'),
+                ('expression', 'expression route alone'), ('histology', 'histology route alone (calibrated)'))
+
+def heldout_markdown(fusion:dict, # `uns['deephex']['fusion']` of a prediction
+                     name:str|None=None, # the section's name, for the title
+                    )->str: # `heldout.md`
+    "The held-out check of a run as a short report: how deephex, interpolation and each route predicted spots they never saw."
+    hp, n = dict(fusion.get('heldout_pearson', {})), int(fusion.get('n_heldout', 0))
+    rows = [f"| {label} | {hp[k]:.3f} |" for k, label in HELDOUT_ROWS if k in hp and np.isfinite(hp[k])]
+    out = [f"# Held-out spots{f' of {name}' if name else ''}: how deephex did where it saw nothing", "",
+           f"{n} spots under tissue were left out of training (the best-surrounded ones, never two side by side, as the map is "
+           "predicted at locations surrounded by measured spots) and predicted from the other spots and the image. Mean over "
+           "genes of each gene's Pearson r across these spots, against their measured counts (noisy counts: a perfect "
+           "predictor does not reach 1).", "", "| prediction | Pearson r |", "|---|---|", *rows]
+    d = fusion.get('deephex_minus_idw')
+    if d: out += ["", f"deephex minus interpolation: {d['mean']:+.3f} (bootstrap sd over the spots {d['sd']:.3f}); deephex is "
+                  f"better on {d['genes_better']:.0%} of the genes."]
+    w = float(fusion.get('route_weight', np.nan))
+    out += ["", f"The map itself uses every spot, blended with weight {w:.2f} on the expression route "
+            f"({fusion.get('chosen', '')})."]
+    return '\n'.join(out) + '\n'
+
+def heldout_headline(fusion:dict)->str:
+    "One line for the console: deephex and interpolation on the held-out spots."
+    hp = dict(fusion.get('heldout_pearson', {}))
+    if 'deephex' not in hp: return ''
+    s = f"held-out spots ({int(fusion.get('n_heldout', 0))}, never trained on): deephex r={hp['deephex']:.3f}"
+    return s + (f", interpolation (IDW) r={hp['idw']:.3f}" if 'idw' in hp else '')
 
 # %% ../nbs/10b_fusion.ipynb #1cc61ac4
 def fit_model(sample:Sample, # spots (raw counts), image, geometry, tissue mask

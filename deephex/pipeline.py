@@ -27,7 +27,7 @@ from .pseudo_visium import simulate_pseudo_visium, select_genes, select_genes_jo
 from .features import extract_features
 from .enhance import enhance_spots
 from .train import STATE_INDEPENDENT, write_prediction
-from .fusion import fit_model
+from .fusion import fit_model, heldout_markdown, heldout_headline
 from .bundle import check_compatible, load_bundle, predict_histology, predict_section
 from .evaluate import evaluate, predict_spot_broadcast, predict_interpolation, read_prediction, summary_table, write_metrics
 
@@ -290,11 +290,22 @@ def _features(cfg:RunConfig, out:Path, log:RunLog, stage:_Stages, sample:Sample,
         if lead: log.finish('features', k_feat, shape=list(feature_map.shape))
     return sample, fm, feature_map, k_feat
 
+def _fusion_record(pred_path:Path)->dict|None:
+    "`uns['deephex']['fusion']` of a written prediction (None when its model has no held-out spots), read without the matrices."
+    import h5py
+    from anndata.io import read_elem
+    with h5py.File(pred_path, 'r') as f:
+        return read_elem(f['uns/deephex/fusion']) if 'uns/deephex/fusion' in f else None
+
 def _report(cfg:RunConfig, out:Path, sample:Sample, log:RunLog, stage:_Stages, k_model:dict, progress:bool)->dict:
     "Steps 5 to 7 of a run, on the written prediction: evaluation (with a truth), figures, SpatialData store."
     pred_path = out/'prediction.h5ad'
     result = dict(out=str(out), prediction=str(pred_path), sample=repr(sample))
-    # 5. evaluation against the truth (high-resolution inputs)
+    # 5. the held-out check (spots the model never saw: deephex against interpolation), then evaluation against a truth
+    fusion = _fusion_record(pred_path)
+    if fusion:
+        (out/'heldout.md').write_text(heldout_markdown(fusion, sample.name))
+        result.update(heldout=str(out/'heldout.md'), heldout_headline=heldout_headline(fusion))
     if sample.truth is not None:
         with stage('evaluate'):
             if log.done('evaluate', k_model, ['metrics.json']): metrics = read_json(out/'metrics.json')
