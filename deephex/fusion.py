@@ -263,8 +263,11 @@ def blend_weight(A:np.ndarray, # (n, G) histology route at the held-out spots
                  seed:int=0, # seed of the resamples
                 )->tuple: # (w, {w: mean error})
     "The weight of E in (1 - w) A + w E with the smallest per-gene variance-scaled squared error on the held-out spots, bagged over bootstrap resamples of the spots."
-    var = np.maximum(Y.var(0), 1e-12)
+    varies = np.asarray(Y).var(0) > 0                          # a gene constant on these spots says nothing about the routes (and its scaled error has no scale)
     ws = np.linspace(0, 1, grid)
+    if not varies.any(): return 0.5, {}                        # no evidence either way: the routes averaged
+    A, E, Y = A[:, varies], E[:, varies], Y[:, varies]
+    var = Y.var(0)
     err = np.stack([(((1 - w)*A + w*E - Y)**2/var).mean(1) for w in ws])          # (n_w, n_spots)
     if n_boot <= 0: w = ws[int(np.argmin(err.mean(1)))]
     else:
@@ -319,8 +322,8 @@ def choose_route_weight(held:list, # `heldout_routes` of each section
     "The blend weight: fixed by the settings, or chosen on the held-out spots of every section (each section's genes scaled by their spread there, so that no section's depth dominates)."
     if settings.route_weight is not None: return float(settings.route_weight), {}
     if len(held) == 1: h = held[0]; return blend_weight(h['A'], h['E'], h['Y'], seed=settings.seed)
-    sd = [np.maximum(h['Y'].std(0), 1e-6) for h in held]
-    A, E, Y = (np.concatenate([h[k]/s for h, s in zip(held, sd)]) for k in 'AEY')
+    sd = [h['Y'].std(0) for h in held]                                      # genes constant in a section take no part there
+    A, E, Y = (np.concatenate([np.where(s > 0, h[k]/np.where(s > 0, s, 1), 0.) for h, s in zip(held, sd)]) for k in 'AEY')
     return blend_weight(A, E, Y, seed=settings.seed)
 
 def crossfit_blend(A:np.ndarray, # (n, G) histology route at the held-out spots

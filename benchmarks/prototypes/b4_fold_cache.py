@@ -13,7 +13,7 @@ from deephex.pseudo_visium import disks_region
 from fusion_ablation import folds
 warnings.simplefilter('ignore')
 import os; OUT = Path(os.environ.get('FOLDS', 'runs/prototypes/b4_folds')); OUT.mkdir(parents=True, exist_ok=True)   # FOLDS=..., VALF=0.2: another validation share
-s, _ = prepare_legacy_st(default_legacy_st(), 250, 0.25, 0)
+s, _ = prepare_legacy_st(default_legacy_st(), int(os.environ.get('GENES', 250)), 0.25, 0)   # GENES=1000: the CLI's default count
 fm = extract_features(s, encoder='handcrafted', device='cpu', cache_dir=Path('runs/benchmark/legacy_st-B4/features/handcrafted'), progress=False)
 s = s.replace(tissue_mask=fm.tissue); feats = np.asarray(fm.features, np.float32)
 st = TrainSettings(model='deephex', val_fraction=float(os.environ.get('VALF', 0.1)))
