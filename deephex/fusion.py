@@ -441,8 +441,8 @@ def heldout_markdown(fusion:dict, # `uns['deephex']['fusion']` of a prediction
     if d: out += ["", f"deephex minus interpolation: {d['mean']:+.3f} (bootstrap sd over the spots {d['sd']:.3f}); deephex is "
                   f"better on {d['genes_better']:.0%} of the genes."]
     w = float(fusion.get('route_weight', np.nan))
-    out += ["", f"The map itself uses every spot, blended with weight {w:.2f} on the expression route "
-            f"({fusion.get('chosen', '')})."]
+    how = 'fixed by the settings' if fusion.get('chosen') == 'fixed' else 'chosen on all of these spots'
+    out += ["", f"The map itself uses every spot, blended with weight {w:.2f} on the expression route ({how})."]
     return '\n'.join(out) + '\n'
 
 def heldout_headline(fusion:dict)->str:
