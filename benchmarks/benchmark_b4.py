@@ -2,7 +2,7 @@
 baselines that need no training (nearest, IDW, ridge, ridge + IDW), with `deephex.benchmark`'s protocol and tables.
 
 For a change that touches only DeepHEx on sections like B4 (e.g. how the blend weight is chosen) this refreshes the
-B4 rows of `benchmarks/benchmark.md` in ~10 minutes instead of the full benchmark's hour; the iStar-style and BCAF
+B4 rows of `benchmarks/benchmark.md` in ~5 minutes (4 min 17 s on 2 cores) instead of the full benchmark's hour; the iStar-style and BCAF
 rows there do not depend on it. Run from the repository root:
 
     .venv/bin/python benchmarks/benchmark_b4.py [--out runs/benchmark_b4] [--tag T]

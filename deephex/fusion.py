@@ -354,7 +354,7 @@ def paired_difference(P:np.ndarray, # (n, G) one prediction of the held-out spot
         warnings.simplefilter('ignore', RuntimeWarning)                                 # a resample where a gene is constant
         boot = [d(i) for i in np.random.default_rng(seed).integers(0, n, (n_boot, n))] if n >= 3 else []
     ok = np.isfinite(rp) & np.isfinite(rq)
-    return dict(mean=d(np.arange(n)), sd=float(np.nanstd(boot)) if boot else float('nan'),
+    return dict(mean=float(np.nanmean(rp) - np.nanmean(rq)), sd=float(np.nanstd(boot)) if boot else float('nan'),
                 genes_better=float((rp[ok] > rq[ok]).mean()) if ok.any() else float('nan'))
 
 def fusion_record(w:float, # the blend weight

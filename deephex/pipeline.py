@@ -298,7 +298,7 @@ def _fusion_record(pred_path:Path)->dict|None:
         return read_elem(f['uns/deephex/fusion']) if 'uns/deephex/fusion' in f else None
 
 def _report(cfg:RunConfig, out:Path, sample:Sample, log:RunLog, stage:_Stages, k_model:dict, progress:bool)->dict:
-    "Steps 5 to 7 of a run, on the written prediction: evaluation (with a truth), figures, SpatialData store."
+    "Steps 5 to 7 of a run, on the written prediction: the held-out check (heldout.md), evaluation (with a truth), figures, SpatialData store."
     pred_path = out/'prediction.h5ad'
     result = dict(out=str(out), prediction=str(pred_path), sample=repr(sample))
     # 5. the held-out check (spots the model never saw: deephex against interpolation), then evaluation against a truth
