@@ -196,7 +196,7 @@ def route_lattice(route:ExpressionRoute, # a fitted expression route
                   rc:np.ndarray, # (n, 2) the superpixels to cover
                   grid, # the SuperpixelGrid
                   step:int, # lattice pitch, superpixels
-                  chunk:int=16384, # lattice points predicted at a time
+                  chunk:int=2048, # lattice points predicted at a time (each chunk's float64 inputs are ~17 MB at 1000 genes)
                   genes:slice|None=None, # only these genes (default all)
                  )->tuple: # (values (rows, cols, G) on the lattice, origin (r0, c0))
     "The expression route on a coarse lattice of superpixels covering `rc` (one row and column beyond)."
@@ -219,27 +219,32 @@ def blend_routes(X:np.ndarray, # (n, G) float32 histology route, blended in plac
                  route:ExpressionRoute, # the fitted expression route (spot counts)
                  w:float, # weight of the expression route
                  sample:Sample, # grid and spot geometry
-                 lattice_mb:int=256, # memory for the expression route's lattice: genes are done in blocks that fit
+                 lattice_mb:int=128, # memory for the expression route's lattice: genes are done in blocks that fit
                 )->np.ndarray: # X, now (1 - w) A + w E * A / local mean(A)
     "Blend the expression route into the histology route, distributed inside spots like the histology route."
     g = sample.geometry
     size = int(2*math.floor(g.spot_radius_sp) + 1)                              # a spot-sized square
     step = max(1, int(round(route.sigma*g.spot_pitch_um/g.superpixel_um/3)))    # E varies over ~σ: a third of it per lattice step
     rr, cc = lattice_axes(rc, step)
-    Wi = _bilinear(rc, (rr[0], cc[0]), step, (len(rr), len(cc)))
+    Wi = _bilinear(rc, (rr[0], cc[0]), step, (len(rr), len(cc))).astype(np.float32)
     G = X.shape[1]
     block = max(1, (lattice_mb << 20)//(4*len(rr)*len(cc)))                      # genes per lattice: a full capture's would be 0.7 GB
     m = np.zeros(sample.grid.shape, np.float32); m[rc[:, 0], rc[:, 1]] = 1
     den = ndimage.uniform_filter(m, size)[rc[:, 0], rc[:, 1]]
-    img = np.zeros((32,) + tuple(sample.grid.shape), np.float32)
+    den = np.maximum(den, 1e-6)[:, None]
+    nb = 16                                                                       # genes at a time: a few (n, 16) float32 temporaries
+    img = np.zeros((nb,) + tuple(sample.grid.shape), np.float32)
     for g0 in range(0, G, block):
         E, _ = route_lattice(route, rc, sample.grid, step, genes=None if block >= G else slice(g0, g0 + block))
         E = E.reshape(-1, E.shape[-1]); E /= float(g.disk_mask().sum())           # spot counts -> per superpixel, in place
-        for b in range(g0, min(g0 + block, G), 32):                               # 32 genes at a time, contiguous
-            A = np.ascontiguousarray(X[:, b:min(b + 32, g0 + block)]); k = A.shape[1]
+        for b in range(g0, min(g0 + block, G), nb):
+            A = np.ascontiguousarray(X[:, b:min(b + nb, g0 + block)]); k = A.shape[1]
             img[:k, rc[:, 0], rc[:, 1]] = A.T
-            loc = ndimage.uniform_filter(img[:k], (1, size, size))[:, rc[:, 0], rc[:, 1]].T/np.maximum(den, 1e-6)[:, None]
-            X[:, b:b+k] = (1 - w)*A + w*np.asarray(Wi @ E[:, b-g0:b-g0+k], np.float32)*A/np.maximum(loc, 1e-6)
+            loc = ndimage.uniform_filter(img[:k], (1, size, size))[:, rc[:, 0], rc[:, 1]].T
+            loc /= den; np.maximum(loc, 1e-6, out=loc)                              # local mean of A
+            P = Wi @ E[:, b-g0:b-g0+k]                                            # E at the superpixels (float32)
+            P *= A; P /= loc; P *= w; A *= 1 - w; P += A                          # (1 - w) A + w E A/loc, without full-size copies
+            X[:, b:b+k] = P
     return X
 
 def _bilinear(rc:np.ndarray, origin:tuple, step:int, lattice_shape:tuple)->sp.csr_matrix:
@@ -290,12 +295,12 @@ def fuse(trained:dict, # a trained network and its inputs (`deephex.train.train_
         )->AnnData: # the prediction, calibrated to the spots when the settings say so
     "The histology route with the section's gene tokens, blended with its expression route (weight w), calibrated to its spots."
     st = trained['settings']
-    with torch_threads(n_threads): A = predict_anndata(trained, tokens=tokens, encoder=encoder, progress=progress, region=region)
-    spots = _spot_mask(sample)[:, list(A.var_names)]
-    if w > 0:
+    spots = _spot_mask(sample)[:, list(trained['data'].genes)]
+    if w > 0:                                          # fitted before the prediction exists: its temporaries do not add to the map's memory
         if summary is None: summary = histology_summary(feature_map, tissue_superpixels(sample, feature_map), sample.geometry.window_size, seed=st.seed)
         E = fit_expression_route(spots, sample, summary, st.k_neighbors, st.prior_sigma)
-        A.X = blend_routes(np.asarray(A.X, np.float32), superpixel_rc(A), E, w, sample)
+    with torch_threads(n_threads): A = predict_anndata(trained, tokens=tokens, encoder=encoder, progress=progress, region=region)
+    if w > 0: A.X = blend_routes(np.asarray(A.X, np.float32), superpixel_rc(A), E, w, sample)
     if st.calibrate: A = calibrate_to_spots(A, spots, sample, n_iter=st.calibration_passes, copy=False)
     return A
 
