@@ -807,6 +807,19 @@ def _spot_moran(spots:AnnData, genes:list, n_neighs:int)->pd.Series:
     A = ((A + A.T) > 0).astype(np.float32)
     return _moran(lognormalized(spots, genes), genes, A)['I']
 
+def _truth_r(adata:AnnData, truth:AnnData, genes:list)->np.ndarray:
+    "Per gene, Pearson r of the prediction against the truth over the superpixels both have (log-normalised)."
+    from deephex.evaluate import pearson_columns
+    key = lambda a: pd.MultiIndex.from_arrays(superpixel_rc(a).T)
+    idx = pd.Index(key(truth)).get_indexer(key(adata)); ok = idx >= 0
+    if ok.sum() < 3: raise InputError("the prediction and the truth share fewer than 3 superpixels", "truth", "pass the truth of the same section and grid")
+    return pearson_columns(lognormalized(adata, genes)[ok], lognormalized(truth, genes)[idx[ok]])
+
+def _heldout_genes(adata:AnnData)->pd.DataFrame|None:
+    "The run's per-gene held-out check (`deephex.fusion.gene_differences`), or None when the prediction has none."
+    h = adata.uns.get('deephex', {}).get('fusion', {}).get('heldout_genes') if isinstance(adata.uns.get('deephex'), dict) else None
+    return h if isinstance(h, pd.DataFrame) and len(h) else None
+
 def pattern_enhancement(adata:AnnData, # superpixel prediction
                         spots, # the input spots (AnnData of counts with obsm['spatial']) or a Sample (its spots and truth)
                         genes=None, # genes to compare (default the `n_genes` most variable at spot level)
@@ -814,8 +827,8 @@ def pattern_enhancement(adata:AnnData, # superpixel prediction
                         truth:AnnData|None=None, # superpixel truth (default the Sample's truth)
                         spot_neighs:int=6, # neighbours of each spot (6 on a hexagonal lattice, 4 on a square one)
                         key_added:str='deephex_pattern_enhancement', # writes uns[key_added]
-                       )->pd.DataFrame: # per gene: moranI_spots, moranI_superpixels, [moranI_truth], gain
-    "Moran's I of genes at spot level vs superpixel level (and truth). Writes `uns['deephex_pattern_enhancement']`."
+                       )->pd.DataFrame: # per gene: moranI_spots, moranI_superpixels, [moranI_truth, truth_r], [heldout_r, heldout_r_idw, heldout_gain, heldout_gain_sd]
+    "Which genes' patterns the map gets right beyond the spots: held-out spots against interpolation (and the truth when there is one), beside Moran's I of spots and map. Writes `uns['deephex_pattern_enhancement']`."
     if isinstance(spots, Sample): spots, truth = spots.spots, truth if truth is not None else spots.truth
     if 'spatial' not in spots.obsm: raise InputError("spots have no obsm['spatial']", "spots", "pass the input spots with full-resolution (x, y) coordinates")
     common = [g for g in adata.var_names if g in set(spots.var_names) and (truth is None or g in set(truth.var_names))]
@@ -826,32 +839,50 @@ def pattern_enhancement(adata:AnnData, # superpixel prediction
         if lost: raise InputError(f"{len(lost)} gene(s) not in the prediction, spots and truth alike: {lost[:5]}", "genes", "pick genes all inputs hold")
     df = pd.DataFrame(dict(moranI_spots=_spot_moran(spots, genes, spot_neighs)))
     df['moranI_superpixels'] = _moran(lognormalized(adata, genes), genes, _connectivity(adata))['I']
+    order = 'moranI_superpixels'
     if truth is not None:
         same = truth.n_obs == adata.n_obs and np.array_equal(superpixel_rc(truth), superpixel_rc(adata))
         df['moranI_truth'] = _moran(lognormalized(truth, genes), genes, _connectivity(adata) if same else _grid_graph(truth))['I']
-    df['gain'] = df['moranI_superpixels'] - df['moranI_spots']
-    df = df.sort_values('moranI_superpixels', ascending=False)
+        df['truth_r'] = pd.Series(_truth_r(adata, truth, genes), index=genes); order = 'truth_r'
+    held = _heldout_genes(adata)
+    if held is not None:
+        h = held.reindex(pd.Index(genes).astype(str))
+        for new, old in (('heldout_r', 'deephex'), ('heldout_r_idw', 'idw'), ('heldout_gain', 'gain'), ('heldout_gain_sd', 'gain_sd')):
+            df[new] = h[old].to_numpy(float)
+        order = 'heldout_gain'
+    df = df.sort_values(order, ascending=False)
     adata.uns[key_added] = df
     return df
 
 def plot_pattern_enhancement(adata:AnnData, # with uns[key] from `pattern_enhancement`
                              key:str='deephex_pattern_enhancement', # the table
-                             label:int=5, # label the genes with the largest gain
+                             label:int=5, # name up to this many genes (held-out: gain above twice its sd; truth: highest r)
                              ax=None, figsize:tuple|None=None, save:str|None=None):
-    "Moran's I at spot level (x) against superpixel level (y), and truth when known; returns the Axes."
+    "Per gene, held-out r of the map against interpolation's (or, with a truth and no held-out spots, Moran's I of the map and of the truth against the spots'); returns the Axes."
     if key not in adata.uns: raise InputError(f"no uns[{key!r}]", "key", "run pattern_enhancement(adata, spots) first")
     df = adata.uns[key]
     ax = _axes(ax, figsize, (4.2, 4))
-    ax.scatter(df['moranI_spots'], df['moranI_superpixels'], s=14, color='#c44e52', label='DeepHEx superpixels')
-    if 'moranI_truth' in df: ax.scatter(df['moranI_spots'], df['moranI_truth'], s=10, color='grey', marker='x', label='truth superpixels')
-    lo = float(np.nanmin(df.drop(columns='gain').to_numpy())); hi = float(np.nanmax(df.drop(columns='gain').to_numpy()))
+    if 'heldout_r' in df:
+        d = df.dropna(subset=['heldout_r', 'heldout_r_idw'])
+        x, y = d['heldout_r_idw'], d['heldout_r']
+        ax.scatter(x, y, s=14, color='#c44e52')
+        named = d[d['heldout_gain'] > 2*d['heldout_gain_sd']].head(label)
+        xl, yl, title = 'held-out spots: r of interpolation (IDW)', 'held-out spots: r of DeepHEx', f"pattern beyond the spots: {(y > x).mean():.0%} of genes above the line"
+    else:
+        x, y = df['moranI_spots'], df['moranI_superpixels']
+        ax.scatter(x, y, s=14, color='#c44e52', label='DeepHEx superpixels')
+        if 'moranI_truth' in df: ax.scatter(x, df['moranI_truth'], s=10, color='grey', marker='x', label='truth superpixels')
+        ax.legend(frameon=False, fontsize=8)
+        named = df.head(label) if 'truth_r' in df else df.iloc[:0]
+        xl, yl, title = "Moran's I, spots", "Moran's I, superpixels", "spatial autocorrelation (smoothing raises it)"
+    v = np.r_[x.to_numpy(float), y.to_numpy(float)] if len(x) else np.r_[0., 1.]
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
     ax.plot([lo, hi], [lo, hi], color='black', lw=0.7, ls='--')
-    for g, r in df.sort_values('gain', ascending=False).head(label).iterrows():
-        ax.annotate(g, (r['moranI_spots'], r['moranI_superpixels']), fontsize=7, xytext=(3, 2), textcoords='offset points')
-    ax.set_xlabel("Moran's I, spots"); ax.set_ylabel("Moran's I, superpixels"); ax.set_title('pattern enhancement')
-    ax.legend(frameon=False, fontsize=8)
+    for g in named.index: ax.annotate(g, (x[g], y[g]), fontsize=7, xytext=(3, 2), textcoords='offset points')
+    ax.set_xlabel(xl); ax.set_ylabel(yl); ax.set_title(title, fontsize=9)
     _save(ax, save)
     return ax
+
 
 # %% ../nbs/12_analysis.ipynb #987809a9
 def packaged_table(name:str, # file name in deephex/data

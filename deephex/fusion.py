@@ -7,6 +7,7 @@ from __future__ import annotations
 import math, time, warnings
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 from scipy import ndimage
@@ -32,7 +33,7 @@ def _spot_mask(sample:Sample)->AnnData:
 __all__ = ['HELDOUT_ROWS', 'surroundedness', 'validation_spots', 'prior_weights', 'histology_summary', 'ExpressionRoute',
            'prior_support', 'fit_expression_route', 'local_mean', 'route_lattice', 'lattice_axes', 'blend_routes',
            'blend_weight', 'fuse', 'heldout_routes', 'choose_route_weight', 'crossfit_blend', 'paired_difference',
-           'fusion_record', 'fit_deephex', 'heldout_markdown', 'heldout_headline', 'fit_model']
+           'gene_differences', 'fusion_record', 'fit_deephex', 'heldout_markdown', 'heldout_headline', 'fit_model']
 
 # %% ../nbs/10b_fusion.ipynb #067ac449
 def surroundedness(xy:np.ndarray, # (n, 2) spot centres, full-resolution px
@@ -319,7 +320,7 @@ def heldout_routes(trained:dict, # the histology route, trained without the held
     E_fit = fit_expression_route(fit_spots, sample, summary, st.k_neighbors, st.prior_sigma)
     return dict(A=_dense(sum_over_spots(A_val, spots[val], sample).X), Y=_dense(spots[val].X),
                 E=E_fit.predict(E_fit.inputs(np.asarray(spots[val].obsm['spatial'], float))), I=_dense(predict_idw(spots, val).X),
-                prior_tokens=int(E_fit.k))
+                prior_tokens=int(E_fit.k), genes=list(map(str, spots.var_names)))
 
 def choose_route_weight(held:list, # `heldout_routes` of each section
                         settings:TrainSettings, # `route_weight` (None: choose), `seed`
@@ -362,6 +363,21 @@ def paired_difference(P:np.ndarray, # (n, G) one prediction of the held-out spot
     return dict(mean=float(np.nanmean(rp) - np.nanmean(rq)), sd=float(np.nanstd(boot)) if boot else float('nan'),
                 genes_better=float((rp[ok] > rq[ok]).mean()) if ok.any() else float('nan'))
 
+def gene_differences(P:np.ndarray, # (n, G) one prediction of the held-out spots (deephex)
+                     Q:np.ndarray, # (n, G) another (interpolation)
+                     Y:np.ndarray, # (n, G) their measured counts
+                     genes:list|None=None, # the G gene names (default 0..G-1)
+                     n_boot:int=200, # bootstrap resamples of the spots
+                     seed:int=0,
+                    )->pd.DataFrame: # per gene: deephex, idw (Pearson r across the spots), gain (the difference), gain_sd (its bootstrap sd)
+    "Per gene, how much better P predicts the held-out spots than Q, with the spread a different draw of spots would give: which genes' patterns the map gets right beyond interpolation."
+    rp, rq, n = pearson_columns(P, Y), pearson_columns(Q, Y), len(Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)                                 # a resample where a gene is constant
+        boot = np.array([pearson_columns(P[i], Y[i]) - pearson_columns(Q[i], Y[i]) for i in np.random.default_rng(seed).integers(0, n, (n_boot, n))]) if n >= 3 else np.full((1, len(rp)), np.nan)
+        sd = np.nanstd(boot, 0) if np.isfinite(boot).any() else np.full(len(rp), np.nan)
+    return pd.DataFrame(dict(deephex=rp, idw=rq, gain=rp - rq, gain_sd=sd), index=pd.Index(list(genes) if genes is not None else [str(g) for g in range(len(rp))], name='gene'))
+
 def fusion_record(w:float, # the blend weight
                   errors:dict, # {w tried: held-out error} from `choose_route_weight`
                   held:dict, # this section's `heldout_routes`
@@ -378,6 +394,7 @@ def fusion_record(w:float, # the blend weight
     if 'I' in held:
         hp['idw'] = r(held['I'])
         extra['deephex_minus_idw'] = paired_difference(honest, held['I'], Y, seed=settings.seed)
+        extra['heldout_genes'] = gene_differences(honest, held['I'], Y, held.get('genes'), seed=settings.seed)
     return dict(route_weight=w, chosen='fixed' if fixed else 'best-surrounded held-out spots (bagged over 200 resamples)',
                 n_heldout=len(Y), heldout_pearson=hp, **extra,
                 weights_tried=np.array(list(errors), float), heldout_error=np.array(list(errors.values()), float),
@@ -445,6 +462,13 @@ def heldout_markdown(fusion:dict, # `uns['deephex']['fusion']` of a prediction
     d = fusion.get('deephex_minus_idw')
     if d: out += ["", f"deephex minus interpolation: {d['mean']:+.3f} (bootstrap sd over the spots {d['sd']:.3f}); deephex is "
                   f"better on {d['genes_better']:.0%} of the genes."]
+    g = fusion.get('heldout_genes')
+    if hasattr(g, 'columns') and len(g):
+        up, down = g[g['gain'] > 2*g['gain_sd']].sort_values('gain', ascending=False), g[-g['gain'] > 2*g['gain_sd']]
+        top = ', '.join(f"{k} ({r:+.2f})" for k, r in up['gain'].head(8).items())
+        out += ["", f"Per gene (`heldout_genes`; one gene's r over {n} spots is noisy, so only differences beyond twice their "
+                f"bootstrap sd count): deephex is clearly better on {len(up)} of {len(g)} genes{': ' + top if top else ''}; "
+                f"interpolation on {len(down)}."]
     w = float(fusion.get('route_weight', np.nan))
     how = 'fixed by the settings' if fusion.get('chosen') == 'fixed' else 'chosen on all of these spots'
     out += ["", f"The map itself uses every spot, blended with weight {w:.2f} on the expression route ({how})."]
