@@ -1181,9 +1181,16 @@ def _h5ad_ready(x):
     if isinstance(x, tuple): return [_h5ad_ready(v) for v in x]
     return x
 
+def _spots_file(path)->Path:
+    "The spots .h5ad of `--spots`: the file itself, or spots.h5ad in a run's sample/ folder or in the run folder."
+    p = Path(path)
+    for f in (p, p/'spots.h5ad', p/'sample'/'spots.h5ad'):
+        if f.is_file(): return f
+    raise InputError("no spots .h5ad there", p, "pass the run's folder, its sample/ folder or OUT/sample/spots.h5ad")
+
 def analyse_prediction(prediction, # prediction .h5ad path (written by deephex.train / `deephex run`) or AnnData
                        out_dir, # folder for the outputs (created)
-                       spots=None, # the input spots: .h5ad path, AnnData, or Sample (optional: pattern enhancement)
+                       spots=None, # the input spots: .h5ad path (or a run's folder or its sample/ folder), AnnData, or Sample (optional: pattern enhancement)
                        figure:bool=True, # draw analysis.png
                        **kw, # options of `analyse` (n_domains, signature, pairs, edge_um, n_perms, seed, ...)
                       )->dict: # paths of what was written
@@ -1195,7 +1202,7 @@ def analyse_prediction(prediction, # prediction .h5ad path (written by deephex.t
         adata = ad.read_h5ad(p)
     else: adata = prediction
     superpixel_rc(adata, str(prediction) if isinstance(prediction, (str, Path)) else 'prediction')
-    if isinstance(spots, (str, Path)): spots = ad.read_h5ad(spots)
+    if isinstance(spots, (str, Path)): spots = ad.read_h5ad(_spots_file(spots))
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     analyse(adata, spots=spots, **kw)
     paths = {}

@@ -15,8 +15,8 @@ from .core import InputError, Key
 from .analysis import lognormalized, plot_domains, packaged_table, user_table
 
 # %% auto #0
-__all__ = ['marker_table', 'callable_types', 'marker_scores', 'reference_scores', 'cell_types', 'cell_type_agreement',
-           'plot_cell_types']
+__all__ = ['marker_table', 'callable_types', 'relative_levels', 'marker_scores', 'reference_scores', 'cell_types',
+           'cell_type_agreement', 'plot_cell_types']
 
 # %% ../nbs/12b_cell_types.ipynb #c7000007
 def marker_table(markers=None, # None (deephex's table), a CSV/TSV path, a DataFrame (`cell_type`, `gene`), or {type: [genes]}
@@ -58,6 +58,16 @@ def callable_types(genes, # the genes of the data (var_names)
     n = t['gene'].isin(set(genes)).groupby(t['cell_type'], sort=False).sum()
     return list(n.index[n >= min_genes])
 
+def relative_levels(X:np.ndarray, # (n_obs, n_genes) log-normalised expression, float; divided in place
+                    q:float=0.999, # the quantile a gene's level is taken relative to (its peak, robust to a few outliers)
+                    chunk:int=64, # genes at a time (the quantile's sort copies only these columns)
+                   )->np.ndarray: # X, each gene divided by its q-quantile over the observations (genes whose quantile is 0 unchanged)
+    "Each gene's level relative to where it is highest: the same scale for a marker of an abundant transcript and of a rare one."
+    for b in range(0, X.shape[1], chunk):
+        top = np.quantile(X[:, b:b+chunk], q, axis=0)
+        X[:, b:b+chunk] /= np.where(top > 0, top, 1).astype(X.dtype)
+    return X
+
 def marker_scores(adata:AnnData, # superpixels (or spots) x genes
                   markers=None, # marker table (see `marker_table`)
                   min_genes:int=2, # a type needs this many markers in the data
@@ -65,11 +75,13 @@ def marker_scores(adata:AnnData, # superpixels (or spots) x genes
                   normalize:bool=True, # log-normalise first (False: already log-normalised)
                   ctrl_size:int=50, # control genes per expression bin (scanpy `score_genes`)
                   seed:int=0, # control-gene sampling seed
+                  relative:bool=True, # score each gene's level relative to its peak (`relative_levels`); False: log-normalised values
                  )->tuple: # (scores DataFrame n_obs x types, {type: markers used})
-    "scanpy `score_genes` of every cell type's markers."
+    "scanpy `score_genes` of every cell type's markers, on each gene's level relative to its peak."
     import scanpy as sc
     by_type = _usable_markers(adata.var_names, marker_table(markers), min_genes)
-    tmp = AnnData(lognormalized(adata, layer=layer, normalize=normalize), var=pd.DataFrame(index=adata.var_names.copy()))
+    X = lognormalized(adata, layer=layer, normalize=normalize)
+    tmp = AnnData(relative_levels(X) if relative else X, var=pd.DataFrame(index=adata.var_names.copy()))
     n_bins = int(np.clip(adata.n_vars//10, 2, 25))    # scanpy divides by n_bins - 1
     scores = {}
     with warnings.catch_warnings():
@@ -113,6 +125,7 @@ def cell_types(adata:AnnData, # superpixel prediction (or any cells/spots x gene
                layer:str|None=None, # use this layer instead of X
                normalize:bool=True, # log-normalise first (False: already log-normalised)
                seed:int=0, # control-gene sampling seed (markers)
+               relative:bool=True, # markers: score each gene relative to its peak (`relative_levels`); False: log-normalised values
                key_added:str=Key.cell_type, # writes obs[key_added], obsm[key_added + '_scores'], uns[key_added]
               )->AnnData: # the same AnnData
     "Call the dominant cell type of every superpixel (marker signatures, or a single-cell reference). Writes `obs['deephex_cell_type']`, `obsm['deephex_cell_type_scores']` and `uns['deephex_cell_type']` (method, markers or reference cells per type)."
@@ -120,8 +133,8 @@ def cell_types(adata:AnnData, # superpixel prediction (or any cells/spots x gene
         S, used = reference_scores(adata, reference, reference_key, layer, normalize)
         info = dict(method='reference', reference_key=reference_key, reference_cells={k: int(v) for k, v in used.items()})
     else:
-        S, used = marker_scores(adata, markers, min_genes, layer, normalize, seed=seed)
-        info = dict(method='markers', markers=used, source='packaged' if markers is None else 'user')
+        S, used = marker_scores(adata, markers, min_genes, layer, normalize, seed=seed, relative=relative)
+        info = dict(method='markers', markers=used, source='packaged' if markers is None else 'user', relative=bool(relative))
     call = S.columns.to_numpy()[S.to_numpy().argmax(1)]
     adata.obs[key_added] = pd.Categorical(call, categories=list(S.columns))
     adata.obsm[key_added + '_scores'] = S

@@ -93,10 +93,8 @@ def _n_domains(v:str):
     return k
 
 def _cmd_analyse(a):
-    import anndata as ad
     from deephex.analysis import analyse_prediction
-    spots = None if a.spots is None else ad.read_h5ad(a.spots)
-    analyse_prediction(ad.read_h5ad(a.prediction), a.out, spots=spots, n_domains=a.n_domains, signature=a.signature,
+    analyse_prediction(a.prediction, a.out, spots=a.spots, n_domains=a.n_domains, signature=a.signature,
                        edge_um=a.edge_um, n_perms=a.n_perms, seed=a.seed, markers=a.markers, pairs=a.interactions, n_decoys=a.n_decoys)
     print(f"analysis written to {a.out}")
 
@@ -179,7 +177,7 @@ def parser()->argparse.ArgumentParser:
     s = sub.add_parser('analyse', help="domains, cell types, tumour regions, spatially variable genes, cell-cell communication of a prediction")
     s.add_argument('prediction', help="prediction.h5ad written by deephex run")
     s.add_argument('--out', default='analysis', help="output folder (default analysis)")
-    s.add_argument('--spots', help="input spots .h5ad (e.g. OUT/sample/spots.h5ad) for pattern enhancement")
+    s.add_argument('--spots', help="the run's input spots, for pattern enhancement: OUT/sample/spots.h5ad, or the run folder OUT")
     s.add_argument('--n-domains', type=_n_domains, default='auto', help="number of domains, or auto (the highest silhouette over 3-12; default)"); s.add_argument('--signature', default='breast', help="tumour signature (default breast)")
     s.add_argument('--edge-um', type=float, default=25., help="tumour-edge band on each side of the tumour boundary, µm (default 25)")
     s.add_argument('--markers', help="cell-type markers CSV (columns cell_type, gene); default deephex's packaged table")

@@ -73,9 +73,11 @@ def cell_type_ligrec(adata:AnnData, # superpixel prediction with obs[cluster_key
     means, pv = r['means'].stack([0, 1], future_stack=True), r['pvalues'].stack([0, 1], future_stack=True)
     df = pd.DataFrame(dict(score=np.asarray(means, float), pvalue=np.asarray(pv, float)), index=means.index).reset_index()   # squidpy's means are sparse
     df.columns = ['ligand', 'receptor', 'source', 'target', 'score', 'pvalue']
+    back = {g.upper(): g for g in genes}                                                # squidpy upper-cases gene names (C1orf21 -> C1ORF21)
+    for c in ('ligand', 'receptor'): df[c] = [back.get(str(g).upper(), g) for g in df[c]]
     df = df.dropna(subset=['pvalue'])
     df['fdr'] = stats.false_discovery_control(df['pvalue'].clip(1/(n_perms + 1), 1), method='bh') if len(df) else []
-    df = df.merge(tested, on=['ligand', 'receptor'], how='left').sort_values(['pvalue', 'score'], ascending=[True, False]).reset_index(drop=True)
+    df = df.merge(tested, on=['ligand', 'receptor'], how='inner', validate='many_to_one').sort_values(['pvalue', 'score'], ascending=[True, False]).reset_index(drop=True)
     adata.uns[key_added] = df
     return df
 

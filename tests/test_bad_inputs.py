@@ -300,6 +300,11 @@ def test_analyse_refuses_an_interactions_table_without_its_columns(prediction, t
                  [prediction, tmp_path/'lr.csv'])
 
 
+def test_analyse_refuses_spots_that_are_not_there(prediction, tmp_path):
+    (tmp_path/'run'/'sample').mkdir(parents=True)                          # a folder without spots.h5ad
+    expect_error(['analyse', prediction, '--out', tmp_path/'a', '--spots', tmp_path/'run'], 'no spots .h5ad there', [prediction])
+
+
 def test_cells_refuses_a_missing_prediction(tmp_path):
     expect_error(['cells', tmp_path/'nope.h5ad', '--image', tmp_path/'he.tif', '--out', tmp_path/'c'], 'prediction file not found')
 
