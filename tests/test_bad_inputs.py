@@ -88,6 +88,11 @@ def test_bad_option(inputs, tmp_path, opts, msg):
     assert not (tmp_path/'out').exists()                                            # nothing written for a bad option
 
 
+def test_run_refuses_to_keep_a_gene_it_does_not_measure(inputs, tmp_path):
+    expect_error(['run', '--input', f"legacy_st:{inputs/'st'}", '--out', tmp_path/'out', '--keep-genes', 'NOT_A_GENE'],
+                 ['not detected in the input', 'NOT_A_GENE'], [inputs/'st'])
+
+
 YAML_CASES = [
     ("train:\n  epochz: 3\n", "unknown key train.epochz (did you mean 'epochs'?)"),
     ("trian:\n  epochs: 3\n", "unknown section 'trian'"),
