@@ -33,9 +33,9 @@ from .evaluate import evaluate, predict_spot_broadcast, predict_interpolation, r
 
 # %% auto #0
 __all__ = ['HEADLINE', 'SHEET_COLUMNS', 'save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample',
-           'with_kept_genes', 'evaluate_run', 'plot_maps', 'run', 'check_output_folder', 'metrics_markdown',
-           'marker_genes', 'draw_figures', 'section_names', 'check_sections', 'section_genes', 'read_sheet',
-           'section_configs', 'run_sections', 'demo', 'predict']
+           'kept_genes', 'with_kept_genes', 'evaluate_run', 'plot_maps', 'run', 'check_output_folder',
+           'metrics_markdown', 'marker_genes', 'draw_figures', 'section_names', 'check_sections', 'section_genes',
+           'read_sheet', 'section_configs', 'run_sections', 'demo', 'predict']
 
 # %% ../nbs/11_pipeline.ipynb #94e0c851
 def _available_device(device:str)->str:
@@ -124,18 +124,17 @@ def prepare_sample(cfg:RunConfig|ReadSettings, # the input and how to read it
         if genes is None or isinstance(genes, str): return ps
         _check_genes(genes, ps.spots.var_names, f"{read.input_format}:{read.input_path}")
         return ps.replace(spots=ps.spots[:, list(genes)].copy(), truth=None if ps.truth is None else ps.truth[:, list(genes)].copy())
-    if genes is None: genes = with_kept_genes(select_genes(s.spots, n_top=min(read.n_genes, s.spots.n_vars)), [s.spots], read.keep_genes)
+    if genes is None: genes = with_kept_genes(lambda n: select_genes(s.spots, n_top=n), [s.spots], min(read.n_genes, s.spots.n_vars), read.keep_genes)
     elif isinstance(genes, str): genes = s.spots.var_names
     else: _check_genes(genes, s.spots.var_names, f"{read.input_format}:{read.input_path}")
     return s.replace(spots=s.spots[:, list(genes)].copy(), geometry=analysis_geometry(s.geometry, read))
 
-def with_kept_genes(selected, # the variable genes chosen
-                    spots:list, # the spots of each section (raw counts)
-                    keep:str='analysis', # `ReadSettings.keep_genes`: 'analysis', 'none' or a comma-separated list
-                   )->list: # `selected`, then the kept genes that every section detects and `selected` lacks
-    "The selected genes plus those the user (or the downstream analysis) needs: a HER2+ section's ERBB2 is not always among its most variable genes."
+def kept_genes(spots:list, # the spots of each section (raw counts)
+               keep:str='analysis', # `ReadSettings.keep_genes`: 'analysis', 'none' or a comma-separated list
+              )->list: # the genes to keep that every section detects
+    "The genes the user (or the downstream analysis) needs in the prediction: a HER2+ section's ERBB2 is not always among its most variable genes."
     keep = str(keep).strip()
-    if keep.lower() == 'none': return list(map(str, selected))
+    if keep.lower() == 'none': return []
     detected = set.intersection(*[set(map(str, a.var_names[np.asarray(a.X.sum(0)).ravel() > 0])) for a in spots])
     if keep.lower() == 'analysis':
         from deephex.celltypes import marker_table
@@ -147,8 +146,20 @@ def with_kept_genes(selected, # the variable genes chosen
         miss = [g for g in wanted if g not in detected]
         if miss: raise InputError(f"{len(miss)} gene(s) to keep are not detected in the input (e.g. {', '.join(miss[:3])})", "--keep-genes",
                                   "keep genes the input measures (names as in its gene list), or --keep-genes none")
-    have = set(map(str, selected))
-    return list(map(str, selected)) + [g for g in dict.fromkeys(wanted) if g in detected and g not in have]
+    return [g for g in dict.fromkeys(wanted) if g in detected]
+
+def with_kept_genes(select, # select(n) -> the n most variable genes
+                    spots:list, # the spots of each section (raw counts)
+                    n:int, # genes in all (`--genes`)
+                    keep:str='analysis', # `ReadSettings.keep_genes`
+                   )->list: # the most variable genes, then the kept ones they lack: n in all (more only when the kept genes alone exceed n)
+    "`n` genes to predict: the kept genes, and as many of the most variable ones as leaves room for."
+    kept = kept_genes(spots, keep)
+    hvg = [str(g) for g in select(n)]
+    extra = [g for g in kept if g not in set(hvg)]
+    if extra and n - len(extra) >= 1: hvg = [str(g) for g in select(n - len(extra))]
+    have = set(hvg)
+    return hvg + [g for g in kept if g not in have]
 
 def _check_genes(genes:list, have, where:str):
     have = set(map(str, have))
@@ -447,7 +458,7 @@ def section_genes(cfgs:list, # each section's RunConfig
     f = out/'genes.json'
     if f.exists() and (d := read_json(f)).get('key') == key: return d['genes']
     spots = [prepare_sample(c, 'all').spots for c in tqdm(cfgs, desc='genes of each section', disable=not progress)]
-    genes = with_kept_genes(select_genes_jointly(spots, cfgs[0].read.n_genes), spots, cfgs[0].read.keep_genes)
+    genes = with_kept_genes(lambda n: select_genes_jointly(spots, n), spots, cfgs[0].read.n_genes, cfgs[0].read.keep_genes)
     if _rank() == 0: out.mkdir(parents=True, exist_ok=True); write_json(f, dict(key=key, genes=genes))
     return genes
 

@@ -174,9 +174,9 @@ class ReadSettings(Settings):
     spot_diameter_um:float|None = setting(None, "spot diameter, µm; default the input technology's (55 µm for pseudo-Visium)", low=0, low_open=True)
     lattice:str = setting('hex', "pseudo-spot lattice for high-resolution inputs: hex (true Visium), release or square",
                           choices=tuple(l for l in LATTICES if l != 'irregular'))
-    n_genes:int = setting(1000, "number of highly variable genes (the release's num_top_genes)", low=1, cli='--genes')
-    keep_genes:str = setting('analysis', "spot inputs: genes predicted beside the variable ones — analysis (the genes of deephex's cell-type "
-                             "marker and ligand-receptor tables that the data detects), none, or a comma-separated list")
+    n_genes:int = setting(1000, "number of genes predicted: the highly variable ones (the release's num_top_genes) and, for spot inputs, the kept ones", low=1, cli='--genes')
+    keep_genes:str = setting('analysis', "spot inputs: genes always predicted, in place of the least variable ones — analysis (the genes of "
+                             "deephex's cell-type marker and ligand-receptor tables that the data detects), none, or a comma-separated list")
 
     def check(self):
         if self.spot_diameter_um is not None and self.spot_diameter_um <= 2*self.um_per_px*self.superpixel_size:
