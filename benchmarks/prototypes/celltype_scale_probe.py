@@ -15,7 +15,7 @@ called type against the dominant true type, from the true 8 µm counts and from 
 - sd: today's, then every gene divided by its standard deviation over the observations (not centred).
 
 Run from the repository root after `python benchmarks/biology.py` (virtual predictions) and
-`deephex run --input legacy_st:../shared/data/her2st/B4 --out B4RUN`:
+`deephex run --input legacy_st:../shared/data/her2st/B4 --out B4RUN` (the log: at 016de29, default --keep-genes):
     .venv/bin/python benchmarks/prototypes/celltype_scale_probe.py B4RUN/prediction.h5ad   (-> celltype_scale_probe.log)
 """
 import json, sys, warnings
