@@ -17,6 +17,9 @@ called type against the dominant true type, from the true 8 µm counts and from 
 Run from the repository root after `python benchmarks/biology.py` (virtual predictions) and
 `deephex run --input legacy_st:../shared/data/her2st/B4 --out B4RUN` (the log: at 016de29, default --keep-genes):
     .venv/bin/python benchmarks/prototypes/celltype_scale_probe.py B4RUN/prediction.h5ad   (-> celltype_scale_probe.log)
+and, for B4 predicted with its 1000 most variable genes only (`deephex run ... --keep-genes none`, or a run made
+before that option), `B4ONLY=1 .venv/bin/python benchmarks/prototypes/celltype_scale_probe.py B4RUN2/prediction.h5ad`
+(appended to the log).
 """
 import json, sys, warnings
 from pathlib import Path
@@ -53,8 +56,9 @@ def call(adata, variant):
     return adata
 
 VARIANTS = tuple(sys.argv[2].split(',')) if len(sys.argv) > 2 else ('median', 'cp10k', 'scaled', 'peak', 'peak999', 'peak9', 'sd')
+import os
 rows = []
-for t in ('breast_tumour', 'lymph_node', 'colon'):
+for t in (() if os.environ.get('B4ONLY') else ('breast_tumour', 'lymph_node', 'colon')):
     for s in (0, 1, 2):
         name = f"virtual-{t}-s{s}-2x2mm"
         truth_dir = BENCH/'data'/name/'visium_hd'/'truth'
@@ -71,10 +75,10 @@ for t in ('breast_tumour', 'lymph_node', 'colon'):
                                  tumour_precision=(yp & yt).sum()/max(yp.sum(), 1), tumour_recall=(yp & yt).sum()/max(yt.sum(), 1)))
                 print(rows[-1], flush=True)
 df = pd.DataFrame(rows)
-print(df.groupby(['source', 'variant'])[['accuracy', 'macro_f1', 'tumour_precision', 'tumour_recall']].mean().round(3).to_string())
-print(df.groupby(['source', 'variant', 'tissue'])[['accuracy', 'tumour_precision']].mean().unstack().round(3).to_string())
+if rows: print(df.groupby(['source', 'variant'])[['accuracy', 'macro_f1', 'tumour_precision', 'tumour_recall']].mean().round(3).to_string())
+if rows: print(df.groupby(['source', 'variant', 'tissue'])[['accuracy', 'tumour_precision']].mean().unstack().round(3).to_string())
 if len(sys.argv) > 1:
-    b4 = ad.read_h5ad(sys.argv[1])
+    b4 = ad.read_h5ad(sys.argv[1]); print(f"B4: {sys.argv[1]}, {b4.n_vars} genes, ERBB2 {'in' if 'ERBB2' in b4.var_names else 'not in'} them")
     for v in VARIANTS:
         call(b4, v)
         share = b4.obs['deephex_cell_type'].value_counts(normalize=True).round(3).to_dict()
