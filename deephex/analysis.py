@@ -715,7 +715,7 @@ def plot_region_test(adata:AnnData, # superpixel prediction with region labels
     ax = _axes(ax, figsize, (4.5, 4))
     parts = ax.violinplot(data, showmedians=True, showextrema=False)
     for b, c in zip(parts['bodies'], colours): b.set_facecolor(c); b.set_edgecolor('black'); b.set_alpha(0.8)
-    ax.set_xticks(range(1, len(cats) + 1), cats)
+    ax.set_xticks(range(1, len(cats) + 1), [str(c).replace('-', '-\n') for c in cats])   # 'tumour-edge' on two lines: no overlap in a narrow panel
     ax.set_ylabel(value.replace('deephex_', '').replace('_', ' '))
     top, span = max(np.max(d) for d in data), np.ptp(np.concatenate(data)) or 1.
     for k, r in enumerate(df.itertuples()):
