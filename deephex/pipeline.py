@@ -152,14 +152,17 @@ def with_kept_genes(select, # select(n) -> the n most variable genes
                     spots:list, # the spots of each section (raw counts)
                     n:int, # genes in all (`--genes`)
                     keep:str='analysis', # `ReadSettings.keep_genes`
-                   )->list: # the most variable genes, then the kept ones they lack: n in all (more only when the kept genes alone exceed n)
-    "`n` genes to predict: the kept genes, and as many of the most variable ones as leaves room for."
+                   )->list: # the most variable genes, then the kept ones they lack: n in all (more only when a user's own list alone exceeds n)
+    "`n` genes to predict: the kept genes (the analysis genes in at most a quarter of the room), and as many of the most variable ones as leaves room for."
     kept = kept_genes(spots, keep)
-    hvg = [str(g) for g in select(n)]
-    extra = [g for g in kept if g not in set(hvg)]
-    if extra and n - len(extra) >= 1: hvg = [str(g) for g in select(n - len(extra))]
-    have = set(hvg)
-    return hvg + [g for g in kept if g not in have]
+    if str(keep).strip().lower() == 'analysis': kept = kept[:n//4]            # the default never crowds out the variable genes
+    m = n
+    while True:                                                                 # fewer variable genes until the kept ones they lack fit
+        hvg = [str(g) for g in select(m)] if m > 0 else []
+        have = set(hvg)
+        out = hvg + [g for g in kept if g not in have]
+        if len(out) <= n or m == 0: return out
+        m = max(0, m - (len(out) - n))
 
 def _check_genes(genes:list, have, where:str):
     have = set(map(str, have))

@@ -176,7 +176,8 @@ class ReadSettings(Settings):
                           choices=tuple(l for l in LATTICES if l != 'irregular'))
     n_genes:int = setting(1000, "number of genes predicted: the highly variable ones (the release's num_top_genes) and, for spot inputs, the kept ones", low=1, cli='--genes')
     keep_genes:str = setting('analysis', "spot inputs: genes always predicted, in place of the least variable ones — analysis (the genes of "
-                             "deephex's cell-type marker and ligand-receptor tables that the data detects), none, or a comma-separated list")
+                             "deephex's cell-type marker and ligand-receptor tables that the data detects, at most a quarter of --genes), "
+                             "none, or a comma-separated list")
 
     def check(self):
         if self.spot_diameter_um is not None and self.spot_diameter_um <= 2*self.um_per_px*self.superpixel_size:
