@@ -405,6 +405,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'deephex.fusion.ExpressionRoute.predict': ('fusion.html#expressionroute.predict', 'deephex/fusion.py'),
                                 'deephex.fusion._bilinear': ('fusion.html#_bilinear', 'deephex/fusion.py'),
                                 'deephex.fusion._dense': ('fusion.html#_dense', 'deephex/fusion.py'),
+                                'deephex.fusion._resampled_r': ('fusion.html#_resampled_r', 'deephex/fusion.py'),
                                 'deephex.fusion._spot_mask': ('fusion.html#_spot_mask', 'deephex/fusion.py'),
                                 'deephex.fusion.blend_routes': ('fusion.html#blend_routes', 'deephex/fusion.py'),
                                 'deephex.fusion.blend_weight': ('fusion.html#blend_weight', 'deephex/fusion.py'),

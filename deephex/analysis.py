@@ -817,7 +817,8 @@ def _truth_r(adata:AnnData, truth:AnnData, genes:list)->np.ndarray:
 
 def _heldout_genes(adata:AnnData)->pd.DataFrame|None:
     "The run's per-gene held-out check (`deephex.fusion.gene_differences`), or None when the prediction has none."
-    h = adata.uns.get('deephex', {}).get('fusion', {}).get('heldout_genes') if isinstance(adata.uns.get('deephex'), dict) else None
+    fusion = adata.uns.get('deephex', {}).get('fusion') if isinstance(adata.uns.get('deephex'), dict) else None
+    h = fusion.get('heldout_genes') if isinstance(fusion, dict) else None
     return h if isinstance(h, pd.DataFrame) and len(h) else None
 
 def pattern_enhancement(adata:AnnData, # superpixel prediction

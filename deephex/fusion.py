@@ -347,6 +347,15 @@ def crossfit_blend(A:np.ndarray, # (n, G) histology route at the held-out spots
         P[h] = (1 - w)*A[h] + w*E[h]; ws.append(w)
     return P, ws
 
+def _resampled_r(P:np.ndarray, Q:np.ndarray, Y:np.ndarray, n_boot:int, seed:int)->tuple:
+    "Per-gene Pearson r of P and of Q against Y on `n_boot` bootstrap resamples of the spots: two (n_boot, G) arrays (empty under 3 spots)."
+    n = len(Y)
+    if n < 3: return np.empty((0, Y.shape[1])), np.empty((0, Y.shape[1]))
+    idx = np.random.default_rng(seed).integers(0, n, (n_boot, n))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)                                 # a resample where a gene is constant
+        return np.array([pearson_columns(P[i], Y[i]) for i in idx]), np.array([pearson_columns(Q[i], Y[i]) for i in idx])
+
 def paired_difference(P:np.ndarray, # (n, G) one prediction of the held-out spots
                       Q:np.ndarray, # (n, G) another
                       Y:np.ndarray, # (n, G) their measured counts
@@ -354,11 +363,11 @@ def paired_difference(P:np.ndarray, # (n, G) one prediction of the held-out spot
                       seed:int=0,
                      )->dict: # mean: mean per-gene Pearson of P minus Q's; sd: its bootstrap sd over the spots; genes_better: share of genes where P's r is higher
     "How much better P predicts the held-out spots than Q, with the spread a different draw of spots would give."
-    d = lambda i: float(np.nanmean(pearson_columns(P[i], Y[i])) - np.nanmean(pearson_columns(Q[i], Y[i])))
-    n = len(Y); rp, rq = pearson_columns(P, Y), pearson_columns(Q, Y)
+    rp, rq = pearson_columns(P, Y), pearson_columns(Q, Y)
+    BP, BQ = _resampled_r(P, Q, Y, n_boot, seed)
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)                                 # a resample where a gene is constant
-        boot = [d(i) for i in np.random.default_rng(seed).integers(0, n, (n_boot, n))] if n >= 3 else []
+        warnings.simplefilter('ignore', RuntimeWarning)                                 # a resample where every gene is constant
+        boot = list(np.nanmean(BP, 1) - np.nanmean(BQ, 1))
     ok = np.isfinite(rp) & np.isfinite(rq)
     return dict(mean=float(np.nanmean(rp) - np.nanmean(rq)), sd=float(np.nanstd(boot)) if boot else float('nan'),
                 genes_better=float((rp[ok] > rq[ok]).mean()) if ok.any() else float('nan'))
@@ -371,11 +380,11 @@ def gene_differences(P:np.ndarray, # (n, G) one prediction of the held-out spots
                      seed:int=0,
                     )->pd.DataFrame: # per gene: deephex, idw (Pearson r across the spots), gain (the difference), gain_sd (its bootstrap sd)
     "Per gene, how much better P predicts the held-out spots than Q, with the spread a different draw of spots would give: which genes' patterns the map gets right beyond interpolation."
-    rp, rq, n = pearson_columns(P, Y), pearson_columns(Q, Y), len(Y)
+    rp, rq = pearson_columns(P, Y), pearson_columns(Q, Y)
+    BP, BQ = _resampled_r(P, Q, Y, n_boot, seed)                                        # the same resamples as `paired_difference`
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)                                 # a resample where a gene is constant
-        boot = np.array([pearson_columns(P[i], Y[i]) - pearson_columns(Q[i], Y[i]) for i in np.random.default_rng(seed).integers(0, n, (n_boot, n))]) if n >= 3 else np.full((1, len(rp)), np.nan)
-        sd = np.nanstd(boot, 0) if np.isfinite(boot).any() else np.full(len(rp), np.nan)
+        warnings.simplefilter('ignore', RuntimeWarning)                                 # a gene constant on every resample
+        sd = np.nanstd(BP - BQ, 0) if len(BP) else np.full(len(rp), np.nan)
     return pd.DataFrame(dict(deephex=rp, idw=rq, gain=rp - rq, gain_sd=sd), index=pd.Index(list(genes) if genes is not None else [str(g) for g in range(len(rp))], name='gene'))
 
 def fusion_record(w:float, # the blend weight
