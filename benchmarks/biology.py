@@ -199,7 +199,7 @@ def main(argv=None):
     overall = df.groupby('source', sort=False)[num].mean().round(3).reset_index()
     body = ("Scores per tissue kind are means over the seeds; `spp1_found` is the share of sections where SPP1 -> CD44 reaches "
             "FDR < 0.05 from macrophages to tumour cells. Tumour regions: `tumour_*` from the called cell types (the default of "
-            "`deephex analyse`: share of tumour-called superpixels within 25 µm > 0.5, edge band 25 µm each side), `signature_*` "
+            "`deephex analyse`: share of tumour-called superpixels within 25 µm > 0.5, with the pockets it encloses, edge band 25 µm each side), `signature_*` "
             "from the breast signature score with Otsu's threshold (the default before), against the true tumour domains "
             "(tumour, necrosis); `edge_share` is the edge band's share of the non-tumour tissue; `erbb2_ordered` is the share "
             "of sections where ERBB2's median over 200 µm blocks rises healthy < edge < tumour. "

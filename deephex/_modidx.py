@@ -12,6 +12,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'deephex.analysis._dense': ('analysis.html#_dense', 'deephex/analysis.py'),
                                   'deephex.analysis._drop_small': ('analysis.html#_drop_small', 'deephex/analysis.py'),
                                   'deephex.analysis._fake_he': ('analysis.html#_fake_he', 'deephex/analysis.py'),
+                                  'deephex.analysis._fill_holes': ('analysis.html#_fill_holes', 'deephex/analysis.py'),
                                   'deephex.analysis._gene_index': ('analysis.html#_gene_index', 'deephex/analysis.py'),
                                   'deephex.analysis._grid_graph': ('analysis.html#_grid_graph', 'deephex/analysis.py'),
                                   'deephex.analysis._group_mask': ('analysis.html#_group_mask', 'deephex/analysis.py'),

@@ -576,6 +576,7 @@ def tumour_regions(adata:AnnData, # superpixel prediction
                    edge_um:float=25., # the tumour-edge band: tissue within this distance of the tumour boundary, on both sides
                    inside_um:float|None=None, # the band's inner half (tumour within this distance of healthy tissue); default edge_um
                    min_area_um2:float=1000., # tumour components smaller than this are not tumour
+                   max_hole_um2:float=float('inf'), # non-tumour pockets enclosed by tumour up to this area are tumour (necrotic cores, lumina); 0 keeps them all
                    superpixel_um:float|None=None, # superpixel edge in µm; default from the prediction
                    seed:int=0, # for `tumour_score`
                    key_added:str='deephex_region', # writes obs[key_added], obs[f'{key_added}_distance_um'], uns[key_added]
@@ -592,7 +593,7 @@ def tumour_regions(adata:AnnData, # superpixel prediction
     shape = grid_shape(adata)
     tissue = np.zeros(shape, bool); tissue[rc[:, 0], rc[:, 1]] = True
     tumour = np.zeros(shape, bool); tumour[rc[:, 0], rc[:, 1]] = score > thr
-    tumour = _drop_small(tumour, min_area_um2/um**2)
+    tumour = _fill_holes(_drop_small(tumour, min_area_um2/um**2), max_hole_um2/um**2)
     healthy = tissue & ~tumour
     if tumour.any(): d_out = ndimage.distance_transform_edt(~tumour, sampling=um)
     else:
@@ -607,8 +608,19 @@ def tumour_regions(adata:AnnData, # superpixel prediction
     adata.obs[f'{key_added}_distance_um'] = dist.astype(np.float32)
     adata.uns[key_added] = dict(score_key=score_key, threshold=thr, method='quantile' if quantile is not None else str(threshold),
                                 quantile=float(quantile) if quantile is not None else -1., edge_um=float(edge_um),
-                                inside_um=float(inside_um), min_area_um2=float(min_area_um2), superpixel_um=um)
+                                inside_um=float(inside_um), min_area_um2=float(min_area_um2),
+                                max_hole_um2=float(min(max_hole_um2, 1e300)), superpixel_um=um)
     return adata
+
+def _fill_holes(mask:np.ndarray, max_px:float)->np.ndarray:
+    "Add to `mask` the pockets it encloses (4-connected background not reaching the grid's border) of at most `max_px` pixels."
+    if max_px <= 0: return mask
+    holes = ndimage.binary_fill_holes(mask) & ~mask
+    if not holes.any() or not np.isfinite(max_px): return mask | holes
+    lab, _ = ndimage.label(holes)
+    small = np.bincount(lab.ravel()) <= max_px; small[0] = False
+    return mask | small[lab]
+
 
 # %% ../nbs/12_analysis.ipynb #a1f0c003
 def spot_labels(adata:AnnData, # analysed superpixels (obsm['spatial'] in full-resolution px)

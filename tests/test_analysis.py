@@ -99,7 +99,9 @@ def test_region_split_respects_distances(pred):
     assert d[reg == 'tumour-edge'].between(-8, 24).all()
     assert (d[reg == 'tumour'] < -8).all()
     thr = pred.uns['deephex_region']['threshold']
-    assert (pred.obs['deephex_tumour_score'][d < 0] > thr).all()
+    kept = dx.tumour_regions(pred.copy(), 'breast', edge_um=24, inside_um=8, max_hole_um2=0).obs['deephex_region_distance_um']
+    assert (pred.obs['deephex_tumour_score'][kept < 0] > thr).all()          # tumour: above the threshold,
+    assert (pred.obs['deephex_tumour_score'][(d < 0) & (kept >= 0)] <= thr).all()   # or a pocket it encloses
     t = dx.region_test(pred)
     assert len(t) == 3 and (t.pval < 1e-3).all()
 
