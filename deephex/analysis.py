@@ -587,6 +587,7 @@ def tumour_regions(adata:AnnData, # superpixel prediction
     um = float(superpixel_um or superpixel_size_um(adata))
     inside_um = edge_um if inside_um is None else inside_um
     if edge_um < 0 or inside_um < 0: raise InputError("edge_um and inside_um must be >= 0", "edge_um")
+    if not max_hole_um2 >= 0: raise InputError(f"max_hole_um2 must be >= 0 (0: no pocket filled), got {max_hole_um2}", "max_hole_um2")
     score = adata.obs[score_key].to_numpy(float)
     thr = _threshold(score, threshold, quantile)
     rc = superpixel_rc(adata)
@@ -609,7 +610,7 @@ def tumour_regions(adata:AnnData, # superpixel prediction
     adata.uns[key_added] = dict(score_key=score_key, threshold=thr, method='quantile' if quantile is not None else str(threshold),
                                 quantile=float(quantile) if quantile is not None else -1., edge_um=float(edge_um),
                                 inside_um=float(inside_um), min_area_um2=float(min_area_um2),
-                                max_hole_um2=float(min(max_hole_um2, 1e300)), superpixel_um=um)
+                                max_hole_um2=float(max_hole_um2), superpixel_um=um)
     return adata
 
 def _fill_holes(mask:np.ndarray, max_px:float)->np.ndarray:
@@ -1080,7 +1081,8 @@ def plot_interaction_map(adata:AnnData, # superpixel prediction
     img = superpixel_image(adata, _interaction_values(adata, ligand, receptor, None, True, 'spatial_connectivities'))
     ax = _axes(ax, figsize)
     im = _show_map(ax, adata, img, f'{ligand} → {receptor}', cmap=cmap, vmin=0, vmax=np.nanquantile(img, 0.99) or None)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    cb.set_label('½(L·R̄ + R·L̄), log-normalised', fontsize=8)              # the value `interaction_map` writes (R̄: mean over the neighbours)
     _save(ax, save)
     return ax
 
@@ -1098,6 +1100,7 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
             smooth:int=2, # grid smoothing rounds before clustering
             n_svg:int|None=200, # Moran's I for the most variable genes (None: all)
             edge_um:float=25., # tumour-edge band on each side of the tumour boundary, µm
+            max_hole_um2:float=float('inf'), # non-tumour pockets enclosed by tumour up to this area count as tumour (0: none)
             n_perms:int=200, # null draws of the communication tests
             seed:int=0, # seed of every random step
             progress:bool=True, # tqdm bars
@@ -1106,6 +1109,8 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
     from deephex.celltypes import cell_types, marker_table, callable_types
     from deephex.communication import niche_response, cell_type_ligrec
     table, pairs = marker_table(markers), lr_pairs(pairs)                   # the user's tables are read (and refused) before any step
+    if not edge_um >= 0: raise InputError(f"edge_um must be >= 0, got {edge_um}", "edge_um", "give the tumour-edge band's width in µm, e.g. 25")
+    if not max_hole_um2 >= 0: raise InputError(f"max_hole_um2 must be >= 0, got {max_hole_um2}", "max_hole_um2", "0 fills no pocket; inf (the default) every enclosed one")
     done, skipped = [], {}
     steps = tqdm(total=7, desc='analysis', disable=not progress)
     grid_neighbors(adata); done.append('grid_neighbors'); steps.update()
@@ -1122,7 +1127,7 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
     spatially_variable_genes(adata, n_genes=n_svg, progress=False); done.append('spatially_variable_genes'); steps.update()
     if 'cell_types' in done and (adata.obs['deephex_cell_type'] == 'tumour').sum() >= 2:
         tumour_fraction(adata)                                               # malignant epithelium, not ducts
-        tumour_regions(adata, score_key='deephex_tumour_fraction', threshold=0.5, edge_um=edge_um)
+        tumour_regions(adata, score_key='deephex_tumour_fraction', threshold=0.5, edge_um=edge_um, max_hole_um2=max_hole_um2)
         # the regions' test is of the most spatially variable gene that did not define them (not a tumour marker)
         used = set(adata.uns['deephex_cell_type'].get('markers', {}).get('tumour', []))
         free = [g for g in adata.uns['moranI'].index if g not in used] if 'moranI' in adata.uns else []
@@ -1132,7 +1137,7 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
     elif not _gene_index(adata, TUMOUR_SIGNATURES.get(signature, signature) if isinstance(signature, str) else signature, missing='drop'):
         skipped['tumour_regions'] = f"no gene of the signature {signature!r} in the data"
     else:
-        tumour_regions(adata, signature, edge_um=edge_um, seed=seed); region_test(adata); done.append('tumour_regions')
+        tumour_regions(adata, signature, edge_um=edge_um, max_hole_um2=max_hole_um2, seed=seed); region_test(adata); done.append('tumour_regions')
     steps.update()
     if _units(adata, lr_pairs(pairs))[2].empty: skipped['communication'] = 'no ligand-receptor pair with both genes in the data'
     elif 'cell_types' not in done: skipped['communication'] = 'no cell types'

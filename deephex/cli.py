@@ -95,7 +95,7 @@ def _n_domains(v:str):
 def _cmd_analyse(a):
     from deephex.analysis import analyse_prediction
     analyse_prediction(a.prediction, a.out, spots=a.spots, n_domains=a.n_domains, signature=a.signature,
-                       edge_um=a.edge_um, n_perms=a.n_perms, seed=a.seed, markers=a.markers, pairs=a.interactions, n_decoys=a.n_decoys)
+                       edge_um=a.edge_um, max_hole_um2=a.max_hole_um2, n_perms=a.n_perms, seed=a.seed, markers=a.markers, pairs=a.interactions, n_decoys=a.n_decoys)
     print(f"analysis written to {a.out}")
 
 def _cmd_cells(a):
@@ -180,6 +180,8 @@ def parser()->argparse.ArgumentParser:
     s.add_argument('--spots', help="the run's input spots, for pattern enhancement: OUT/sample/spots.h5ad, or the run folder OUT")
     s.add_argument('--n-domains', type=_n_domains, default='auto', help="number of domains, or auto (the highest silhouette over 3-12; default)"); s.add_argument('--signature', default='breast', help="tumour signature (default breast)")
     s.add_argument('--edge-um', type=float, default=25., help="tumour-edge band on each side of the tumour boundary, µm (default 25)")
+    s.add_argument('--max-hole-um2', type=float, default=float('inf'),
+                   help="non-tumour pockets enclosed by tumour up to this area (µm²) count as tumour: necrotic cores, lumina (default inf: all; 0: none)")
     s.add_argument('--markers', help="cell-type markers CSV (columns cell_type, gene); default deephex's packaged table")
     s.add_argument('--interactions', help="ligand-receptor CSV (columns ligand, receptor, e.g. exported from OmniPath); default deephex's table")
     s.add_argument('--n-decoys', type=int, default=40, help="random gene pairs tested beside the real ones (default 40)")

@@ -305,6 +305,11 @@ def test_analyse_refuses_an_interactions_table_without_its_columns(prediction, t
                  [prediction, tmp_path/'lr.csv'])
 
 
+@pytest.mark.parametrize('flag, value, message', [('--edge-um', '-5', 'edge_um must be >= 0'), ('--max-hole-um2', '-1', 'max_hole_um2 must be >= 0')])
+def test_analyse_refuses_negative_sizes_before_any_step(prediction, tmp_path, flag, value, message):
+    expect_error(['analyse', prediction, '--out', tmp_path/'a', flag, value], message, [prediction])
+
+
 def test_analyse_refuses_spots_that_are_not_there(prediction, tmp_path):
     (tmp_path/'run'/'sample').mkdir(parents=True)                          # a folder without spots.h5ad
     expect_error(['analyse', prediction, '--out', tmp_path/'a', '--spots', tmp_path/'run'], 'no spots .h5ad there', [prediction])
