@@ -5,6 +5,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'deephex.analysis._block_means': ('analysis.html#_block_means', 'deephex/analysis.py'),
                                   'deephex.analysis._blur_masked': ('analysis.html#_blur_masked', 'deephex/analysis.py'),
                                   'deephex.analysis._by_size': ('analysis.html#_by_size', 'deephex/analysis.py'),
+                                  'deephex.analysis._check_region_sizes': ('analysis.html#_check_region_sizes', 'deephex/analysis.py'),
                                   'deephex.analysis._chunks': ('analysis.html#_chunks', 'deephex/analysis.py'),
                                   'deephex.analysis._cluster': ('analysis.html#_cluster', 'deephex/analysis.py'),
                                   'deephex.analysis._connectivity': ('analysis.html#_connectivity', 'deephex/analysis.py'),

@@ -586,8 +586,7 @@ def tumour_regions(adata:AnnData, # superpixel prediction
     if score_key not in adata.obs: raise InputError(f"no obs[{score_key!r}]", "score_key", "pass signature=[...] or run tumour_score(adata, signature) first")
     um = float(superpixel_um or superpixel_size_um(adata))
     inside_um = edge_um if inside_um is None else inside_um
-    if edge_um < 0 or inside_um < 0: raise InputError("edge_um and inside_um must be >= 0", "edge_um")
-    if not max_hole_um2 >= 0: raise InputError(f"max_hole_um2 must be >= 0 (0: no pocket filled), got {max_hole_um2}", "max_hole_um2")
+    _check_region_sizes(edge_um, inside_um, max_hole_um2)
     score = adata.obs[score_key].to_numpy(float)
     thr = _threshold(score, threshold, quantile)
     rc = superpixel_rc(adata)
@@ -612,6 +611,12 @@ def tumour_regions(adata:AnnData, # superpixel prediction
                                 inside_um=float(inside_um), min_area_um2=float(min_area_um2),
                                 max_hole_um2=float(max_hole_um2), superpixel_um=um)
     return adata
+
+def _check_region_sizes(edge_um:float, inside_um:float, max_hole_um2:float):
+    "The tumour-region sizes `tumour_regions` takes (and `analyse` checks before its first step)."
+    for name, v, fix in (('edge_um', edge_um, "give the tumour-edge band's width in µm, e.g. 25"), ('inside_um', inside_um, "give the band's inner half in µm"),
+                         ('max_hole_um2', max_hole_um2, "0 fills no pocket; inf (the default) every enclosed one")):
+        if not v >= 0: raise InputError(f"{name} must be >= 0, got {v}", name, fix)
 
 def _fill_holes(mask:np.ndarray, max_px:float)->np.ndarray:
     "Add to `mask` the pockets it encloses (4-connected background not reaching the grid's border) of at most `max_px` pixels."
@@ -1109,8 +1114,7 @@ def analyse(adata:AnnData, # superpixel prediction (modified in place)
     from deephex.celltypes import cell_types, marker_table, callable_types
     from deephex.communication import niche_response, cell_type_ligrec
     table, pairs = marker_table(markers), lr_pairs(pairs)                   # the user's tables are read (and refused) before any step
-    if not edge_um >= 0: raise InputError(f"edge_um must be >= 0, got {edge_um}", "edge_um", "give the tumour-edge band's width in µm, e.g. 25")
-    if not max_hole_um2 >= 0: raise InputError(f"max_hole_um2 must be >= 0, got {max_hole_um2}", "max_hole_um2", "0 fills no pocket; inf (the default) every enclosed one")
+    _check_region_sizes(edge_um, edge_um, max_hole_um2)
     done, skipped = [], {}
     steps = tqdm(total=7, desc='analysis', disable=not progress)
     grid_neighbors(adata); done.append('grid_neighbors'); steps.update()
@@ -1221,8 +1225,8 @@ def analyse_prediction(prediction, # prediction .h5ad path (written by deephex.t
     else: adata = prediction
     superpixel_rc(adata, str(prediction) if isinstance(prediction, (str, Path)) else 'prediction')
     if isinstance(spots, (str, Path)): spots = ad.read_h5ad(_spots_file(spots))
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     analyse(adata, spots=spots, **kw)
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)                 # after the analysis: a refused input leaves no folder behind
     paths = {}
     for key, name in (('moranI', 'moranI.csv'), ('deephex_region_test', 'region_test.csv'), ('deephex_pattern_enhancement', 'pattern_enhancement.csv'),
                       ('deephex_domain_neighbourhood', 'domain_neighbourhood.csv')):

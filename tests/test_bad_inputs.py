@@ -308,6 +308,7 @@ def test_analyse_refuses_an_interactions_table_without_its_columns(prediction, t
 @pytest.mark.parametrize('flag, value, message', [('--edge-um', '-5', 'edge_um must be >= 0'), ('--max-hole-um2', '-1', 'max_hole_um2 must be >= 0')])
 def test_analyse_refuses_negative_sizes_before_any_step(prediction, tmp_path, flag, value, message):
     expect_error(['analyse', prediction, '--out', tmp_path/'a', flag, value], message, [prediction])
+    assert not (tmp_path/'a').exists()                                     # refused before the output folder is made
 
 
 def test_analyse_refuses_spots_that_are_not_there(prediction, tmp_path):
