@@ -193,6 +193,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                  'deephex/communication.py'),
                                        'deephex.communication.plot_communication': ( 'communication.html#plot_communication',
                                                                                      'deephex/communication.py'),
+                                       'deephex.communication.type_shares': ('communication.html#type_shares', 'deephex/communication.py'),
                                        'deephex.communication.with_decoys': ('communication.html#with_decoys', 'deephex/communication.py')},
             'deephex.core': { 'deephex.core.Geometry': ('core.html#geometry', 'deephex/core.py'),
                               'deephex.core.Geometry.__post_init__': ('core.html#geometry.__post_init__', 'deephex/core.py'),

@@ -17,7 +17,7 @@ from .analysis import lr_pairs, lognormalized, superpixel_size_um, _units, _unit
 from .core import disk_mask, superpixel_rc
 
 # %% auto #0
-__all__ = ['decoy_pairs', 'with_decoys', 'cell_type_ligrec', 'niche_response', 'plot_communication']
+__all__ = ['decoy_pairs', 'with_decoys', 'cell_type_ligrec', 'type_shares', 'niche_response', 'plot_communication']
 
 # %% ../nbs/12c_communication.ipynb #c8000007
 def decoy_pairs(adata:AnnData, # the data the pairs are tested on
@@ -88,10 +88,16 @@ def _neighbourhood(radius_sp:float)->np.ndarray:
     fp[h, h] = 0                                                                      # neighbours, not the superpixel itself
     return fp
 
-def _top_types(values:np.ndarray, labels:np.ndarray, types:list, n:int, min_count:int)->list:
-    "The n types with the highest mean of `values` (types with at least `min_count` superpixels)."
-    means = [(values[labels == k].mean(), t) for k, t in enumerate(types) if (labels == k).sum() >= min_count]
+def _top_types(values:np.ndarray, labels:np.ndarray, types:list, n:int, min_count:int, exclude:str|None=None)->list:
+    "The n types with the highest mean of `values` (types with at least `min_count` superpixels; `exclude` left out)."
+    means = [(values[labels == k].mean(), t) for k, t in enumerate(types) if (labels == k).sum() >= min_count and t != exclude]
     return [t for _, t in sorted(means, reverse=True)[:n]]
+
+def type_shares(scores:np.ndarray, # (n, types) cell-type scores (`obsm['deephex_cell_type_scores']`)
+               )->np.ndarray: # (n, types) shares in [0, 1], rows summing to 1
+    "Each superpixel's share of each cell type: the positive part of its scores over their sum (all to the top-scoring type where none is positive)."
+    P = np.clip(np.asarray(scores, float), 0, None); tot = P.sum(1, keepdims=True)
+    return np.where(tot > 0, P/np.where(tot > 0, tot, 1), np.eye(P.shape[1])[np.argmax(scores, 1)])
 
 def _corr_at(x:np.ndarray, nmap:np.ndarray, on:np.ndarray, rc:np.ndarray)->float:
     "Pearson correlation of x (at superpixels rc) with nmap there, over those still on tissue; NaN when under 10 or constant."
@@ -120,7 +126,8 @@ def niche_response(adata:AnnData, # superpixel prediction with obs[cluster_key] 
                    n_decoys:int=40, # decoy pairs tested alongside
                    radius_um:float=50., # receivers within this distance count (a few cell diameters: paracrine range)
                    superpixel_um:float|None=None, # superpixel edge in µm; default from the prediction
-                   n_types:int=2, # sender (receiver) types tried: those expressing the ligand (receptor) most
+                   n_types:int=1, # sender (receiver) types tried: those expressing the ligand (receptor) most
+                   receiver_map:str='share', # around each sender: 'share' (the receiver type's share of the superpixels) or 'receptor' (the receptor in superpixels called that type)
                    n_perms:int=200, # torus shifts for the null
                    min_count:int=30, # a type needs this many superpixels
                    autocrine:bool=False, # also test a type signalling to its own kind (confounded by depth into a region of it)
@@ -131,12 +138,14 @@ def niche_response(adata:AnnData, # superpixel prediction with obs[cluster_key] 
     "Does a sender type's ligand rise where the receptor's cells are near? Partial correlation with a spatial-shift null, decoys included. Writes `uns['deephex_niche']`."
     if cluster_key not in adata.obs: raise InputError(f"no obs[{cluster_key!r}]", cluster_key, "run deephex.celltypes.cell_types(adata) first")
     if radius_um <= 0: raise InputError(f"radius_um must be > 0, got {radius_um}", "radius_um")
+    if receiver_map not in ('share', 'receptor'): raise InputError(f"unknown receiver_map {receiver_map!r}", "receiver_map", "use 'share' or 'receptor'")
     tested = with_decoys(adata, pairs, n_decoys, seed)
     types = list(adata.obs[cluster_key].astype('category').cat.categories)
     lab = adata.obs[cluster_key].astype('category').cat.codes.to_numpy()
     sk = cluster_key + '_scores'
     S = np.asarray(adata.obsm[sk], float) if sk in adata.obsm else np.eye(len(types))[lab]
     Z = np.c_[np.ones(len(S)), S]                                                    # own cell-type mix
+    P = type_shares(S)
     units, sub, _ = _units(adata, tested)
     U = _unit_matrix(adata, units, sub, layer, normalize)
     col = {u: k for k, u in enumerate(units)}
@@ -150,24 +159,24 @@ def niche_response(adata:AnnData, # superpixel prediction with obs[cluster_key] 
     for _, t in tqdm(tested.iterrows(), total=len(tested), desc='niche response', disable=not progress):
         l, r = U[:, col[t['ligand']]], U[:, col[t['receptor']]]
         best = None
-        senders, receivers = _top_types(l, lab, types, n_types, min_count), _top_types(r, lab, types, n_types, min_count)
-        nmaps = {}
-        for rt in receivers:                                                         # the receptor of each receiver type, around each superpixel
-            img = np.zeros((H, W), np.float32); img[rc[:, 0], rc[:, 1]] = r*(lab == types.index(rt))
-            nmaps[rt] = ndimage.convolve(img, fp, mode='constant')/den
-        for s in senders:
+        nmaps, n_tried = {}, 0
+        for s in _top_types(l, lab, types, n_types, min_count):
             sel = lab == types.index(s)
             beta, *_ = np.linalg.lstsq(Z[sel], l[sel], rcond=None)
             x = l[sel] - Z[sel] @ beta                                               # the ligand beyond the own mix
-            for rt in receivers:
-                if rt == s and not autocrine: continue
+            for rt in _top_types(r, lab, types, n_types, min_count, exclude=None if autocrine else s):
+                if rt not in nmaps:                                                  # the receiver type around each superpixel
+                    k = types.index(rt)
+                    img = np.zeros((H, W), np.float32); img[rc[:, 0], rc[:, 1]] = P[:, k] if receiver_map == 'share' else r*(lab == k)
+                    nmaps[rt] = ndimage.convolve(img, fp, mode='constant')/den
+                n_tried += 1
                 obs, null = _partial_corr_null(x, nmaps[rt], rc[sel], on, n_perms, min_shift, rng)
                 if not np.isfinite(obs): continue
                 sd = null.std(ddof=1)
                 z = (obs - null.mean())/sd if sd > 0 else 0.
                 p = float(stats.norm.sf(z))                                           # from the null's mean and sd, as squidpy's pval_z_sim
                 if best is None or p < best[3] or (p == best[3] and z > best[4]): best = (s, rt, obs, p, z, int(sel.sum()))
-        n_tried = max(1, sum(rt != s or autocrine for s in senders for rt in receivers))
+        n_tried = max(1, n_tried)
         if best is None: rows.append(dict(ligand=t['ligand'], receptor=t['receptor'], source='', target='', score=np.nan, zscore=np.nan,   # no type pair to test
                                           pvalue=1., decoy=t['decoy'], n_sender=0, n_type_pairs=n_tried))
         else: rows.append(dict(ligand=t['ligand'], receptor=t['receptor'], source=best[0], target=best[1], score=best[2], zscore=best[4],
