@@ -4,6 +4,7 @@ SHELL := /bin/bash
 #   make test     set up .venv and run every check CI runs (prints each phase's time; ends with pytest's summary)
 #   make test-fast  the quick loop while developing: the same without the slow tests and notebook cells
 #   make figures  rerun the figure notebooks (papermill) at full parameters into figures/ (DEVICE=cuda on a GPU)
+#   make figures-biology  only the biology figures (makes the one prediction they need: minutes, not the benchmark's hour)
 #   make lab      open the notebooks in JupyterLab
 #   make run-all  Run All of every notebook under papermill, as JupyterLab runs them
 PYTHON ?= python3
@@ -15,7 +16,7 @@ FIGURES  ?= figures
 BENCH_RUN ?= runs/benchmark
 PAPERMILL = $(BIN)/papermill -k python3 --language python --cwd nbs
 
-.PHONY: setup demo test test-fast figures lab run-all check-sync nbtest pytest clean-venv
+.PHONY: setup demo test test-fast figures figures-biology lab run-all check-sync nbtest pytest clean-venv
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -35,6 +36,11 @@ figures: setup
 	  -p plan full -p benchmark_dir $(abspath $(BENCH_RUN)) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
 	$(PAPERMILL) nbs/31_figures_scaling.ipynb $(FIGURES)/executed/31_figures_scaling.ipynb \
 	  -p scaling_json $(abspath benchmarks/scaling.json) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
+	$(PAPERMILL) nbs/32_figures_biology.ipynb $(FIGURES)/executed/32_figures_biology.ipynb \
+	  -p plan full -p benchmark_dir $(abspath $(BENCH_RUN)) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
+
+figures-biology: setup
+	mkdir -p $(FIGURES)/executed
 	$(PAPERMILL) nbs/32_figures_biology.ipynb $(FIGURES)/executed/32_figures_biology.ipynb \
 	  -p plan full -p benchmark_dir $(abspath $(BENCH_RUN)) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
 
