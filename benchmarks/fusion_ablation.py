@@ -38,6 +38,8 @@ VARIANTS = {
     'deephex, half widths everywhere (D 128, MLP 256x3)': dict(model='deephex', embed_dim=128, hidden=(256, 256, 256)),
     'deephex, gene-token dropout 0.3': dict(model='deephex', gene_token_dropout=0.3),
     'deephex, 2 states (median)': dict(model='deephex', n_states=2),
+    'deephex, lr 2e-4': dict(model='deephex', lr=2e-4),
+    'deephex, lr 3e-4': dict(model='deephex', lr=3e-4),
     'bcaf + cal (fusion dropout 0.75)': dict(model='bcaf', leave_spot_out=False),
     'bcaf, release training': dict(model='bcaf', fusion_dropout=0., leave_spot_out=False, calibrate=False),
     'istar + cal': dict(model='istar', leave_spot_out=False),
