@@ -49,7 +49,7 @@ HELDOUT_METHODS = ('nearest', 'idw', 'ridge', 'ridge_idw', 'istar', 'bcaf', 'dee
 LEARNED = {'deephex': dict(model='deephex'),   # the default: BCAF + the expression route (the plan's `train`)
            'bcaf': dict(model='bcaf'),         # BCAF alone, trained as deephex trained it before the fusion (the plan's `baseline`)
            'istar': dict(model='istar')}       # the iStar-style histology-only MLP, trained the same way
-BEFORE_FUSION = (('leave_spot_out', False), ('calibrate', False), ('embed_dim', 256), ('hidden', (512, 512, 512)), ('epochs', 100), ('lr', 1e-4))
+BEFORE_FUSION = (('leave_spot_out', False), ('calibrate', False), ('embed_dim', 256), ('hidden', (512, 512, 512)), ('epochs', 100))
 CALIBRATED = ('bcaf', 'istar')   # also scored after spot calibration, as '<method>+cal' (deephex calibrates inside)
 RANDOM_VIT = 'timm:vit_small_patch16_224'
 

@@ -211,7 +211,7 @@ class TrainSettings(Settings):
     "The model, its weak supervision and its prediction."
     section:ClassVar[str] = 'train'
     model:str = setting('deephex', "model: deephex (BCAF + the expression route), bcaf (the release's network) or istar (the histology-only MLP baseline)", choices=MODEL_KINDS)
-    epochs:int|None = setting(None, "training epochs per state; default about 750 optimiser steps: ~45 epochs on a few hundred spots, 20 on a full Visium capture (20 to 400)", low=1)
+    epochs:int|None = setting(None, "training epochs per state; default about 1500 optimiser steps: ~90 epochs on a few hundred spots, 20 on a full Visium capture (20 to 400)", low=1)
     n_states:int = setting(1, "independently initialised models, combined by their median", low=1)
     embed_dim:int|None = setting(None, "BCAF fusion width D; default from the window size: 256 (the release's BCAF_embeddings) for windows of up to 100 superpixels (Visium), 128 for larger ones (legacy ST)", low=1, aliases=('BCAF_embeddings',))
     n_heads:int = setting(8, "attention heads", low=1)
@@ -222,7 +222,7 @@ class TrainSettings(Settings):
     gene_token_dropout:float = setting(0., "BCAF training: probability of zeroing each gene token (0 = the release)", low=0, high=1, high_open=True)
     k_neighbors:int = setting(6, "high-density expression vectors per window (gene tokens)", low=1)
     leave_spot_out:bool = setting(True, "masked-spot training: a training spot's gene tokens skip the high-density vectors its own counts enter")
-    lr:float = setting(2e-4, "Adam learning rate (the release's: 1e-4)", low=0, low_open=True, high=1)
+    lr:float = setting(1e-4, "Adam learning rate", low=0, low_open=True, high=1)
     batch_size:int|None = setting(None, "spots per batch; default min(32, N/16)", low=1)
     early_stopping:int = setting(0, "stop when the validation spots have not improved for this many epochs; 0 = off",
                                  low=0, cli='--early-stopping')

@@ -376,7 +376,7 @@ def default_batch_size(n_spots:int)->int:
     "The release's batch size: min(32, N/16), at least 1."
     return min(32, max(1, n_spots//16))
 
-TARGET_STEPS = 750    # optimiser steps the default epoch count aims at (at the default lr 2e-4)
+TARGET_STEPS = 1500   # optimiser steps the default epoch count aims at
 WIDE_WINDOW = 100     # windows of more superpixels than this get the narrower default network
 
 def default_widths(n_window:int, # superpixels per window (49 at Visium defaults, 169 for legacy ST)
