@@ -30,14 +30,12 @@ demo: setup
 
 # Figures: the benchmark notebook resumes the full benchmark in $(BENCH_RUN) (computing what is missing, about an hour
 # on 2 CPU cores the first time); the scaling notebook draws the committed measurement benchmarks/scaling.json.
-figures: setup
+figures: setup figures-biology
 	mkdir -p $(FIGURES)/executed
 	$(PAPERMILL) nbs/30_figures_benchmark.ipynb $(FIGURES)/executed/30_figures_benchmark.ipynb \
 	  -p plan full -p benchmark_dir $(abspath $(BENCH_RUN)) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
 	$(PAPERMILL) nbs/31_figures_scaling.ipynb $(FIGURES)/executed/31_figures_scaling.ipynb \
 	  -p scaling_json $(abspath benchmarks/scaling.json) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
-	$(PAPERMILL) nbs/32_figures_biology.ipynb $(FIGURES)/executed/32_figures_biology.ipynb \
-	  -p plan full -p benchmark_dir $(abspath $(BENCH_RUN)) -p fig_dir $(abspath $(FIGURES)) -p device $(DEVICE)
 
 figures-biology: setup
 	mkdir -p $(FIGURES)/executed
