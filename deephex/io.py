@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_io.ipynb #cc86fb0e
 from __future__ import annotations
-import gzip, json, math, re, warnings
+import gzip, inspect, json, math, re, warnings
 from pathlib import Path
 
 import h5py
@@ -19,11 +19,12 @@ from .image import HEImage, tissue_mask_from_image, TIFF_SUFFIXES
 
 # %% auto #0
 __all__ = ['SPACERANGER_QC_IMAGES', 'VISIUM_POS_COLS', 'PIXEL_SIZE_KEYS', 'IMAGE_SUFFIXES', 'READERS', 'MIN_SPOTS',
-           'write_10x_h5', 'first_existing', 'read_table', 'table_header', 'unique_gene_names', 'read_10x_counts',
-           'match_spots', 'um_per_px_from_lattice', 'make_sample', 'spaceranger_image', 'find_microscope_image',
-           'read_visium_hd', 'read_spaceranger_positions', 'read_visium', 'fraction_on_tissue', 'pixel_size_from_json',
-           'read_xenium_cells', 'read_legacy_st', 'lattice_from_positions', 'read_istar', 'write_istar', 'write_visium',
-           'write_legacy_st', 'read_anndata', 'read_sample', 'spot_pitch_um', 'check_layout']
+           'COARSE_IMAGE', 'write_10x_h5', 'first_existing', 'read_table', 'table_header', 'unique_gene_names',
+           'read_10x_counts', 'match_spots', 'um_per_px_from_lattice', 'make_sample', 'microscope_image_candidates',
+           'fullres_longest_side', 'spaceranger_image', 'read_visium_hd', 'read_spaceranger_positions', 'read_visium',
+           'fraction_on_tissue', 'pixel_size_from_json', 'read_xenium_cells', 'read_legacy_st',
+           'lattice_from_positions', 'read_istar', 'write_istar', 'write_visium', 'write_legacy_st', 'read_anndata',
+           'read_sample', 'spot_pitch_um', 'check_layout']
 
 # %% ../nbs/02_io.ipynb #71e19798
 def _bytes(a): return np.asarray([str(s).encode('utf-8') for s in a], dtype='S') if len(a) else np.zeros(0, 'S1')
@@ -219,12 +220,53 @@ def make_sample(counts:AnnData, # spots x genes raw counts, aligned with `xy`
                   source={k: (str(v) if isinstance(v, Path) else v) for k, v in source.items()})
 
 # %% ../nbs/02_io.ipynb #9f8df737
+SPACERANGER_QC_IMAGES = ('tissue_hires_image.png', 'tissue_lowres_image.png', 'detected_tissue_image.jpg', 'aligned_fiducials.jpg',
+                         'aligned_tissue_image.jpg', 'cytassist_image.tiff')
+
+def microscope_image_candidates(folder:Path, # a folder that may hold the microscope image
+                               )->list: # image files in it, largest first (Space Ranger's QC images left out)
+    "Images lying in `folder` that could be the full-resolution microscope image."
+    exts = TIFF_SUFFIXES + ('.jpg', '.jpeg', '.png')
+    if not Path(folder).is_dir(): return []
+    cands = [p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in exts and p.name not in SPACERANGER_QC_IMAGES
+             and not re.fullmatch(r'tissue_.*_image\.png', p.name)]
+    return sorted(cands, key=lambda p: p.stat().st_size, reverse=True)
+
+def fullres_longest_side(spatial:Path, # the `spatial/` folder
+                         scalefactors:dict, # its scalefactors_json.json
+                        )->float|None: # px, or None when there is no PNG with a scale factor to tell
+    "The longest side of the full-resolution image, as Space Ranger's hires (else lowres) PNG and its scale factor imply."
+    for res in ('hires', 'lowres'):
+        p, f = Path(spatial)/f"tissue_{res}_image.png", scalefactors.get(f"tissue_{res}_scalef")
+        if p.exists() and f: return max(HEImage.open(p).shape)/float(f)
+    return None
+
+def _agrees(img:HEImage, expect:float|None, tol:float=0.02)->bool:
+    return expect is None or abs(max(img.shape) - expect) <= tol*expect + 2
+
 def spaceranger_image(spatial:Path, # the `spatial/` folder
                       scalefactors:dict, # its scalefactors_json.json
                       image:str|Path|None=None, # an explicit full-resolution image, if any
+                      search:tuple=(), # folders where the full-resolution image may lie (used when `image` is None)
                      )->tuple: # (HEImage or None, scale factor from full-resolution px, image path or None)
-    "The full-resolution image if given, else the first usable of tissue_hires_image.png / tissue_lowres_image.png."
-    if image is not None: return HEImage.open(image), 1., Path(image)
+    "The full-resolution image (given, else found in `search` with the size the PNGs imply), else the first usable of tissue_hires_image.png / tissue_lowres_image.png."
+    expect = fullres_longest_side(spatial, scalefactors)
+    if image is not None:
+        img = HEImage.open(image)
+        if not _agrees(img, expect):
+            warnings.warn(f"{image}: {img.shape[1]} x {img.shape[0]} px does not match Space Ranger's images and scale factors (a "
+                          f"longest side of {expect:.0f} px expected); is it the image Space Ranger was run with?")
+        return img, 1., Path(image)
+    for folder in search:
+        cands = microscope_image_candidates(folder)
+        if expect is None and len(cands) > 1:
+            warnings.warn(f"{folder}: several images ({_examples([c.name for c in cands], 5)}); using the largest, {cands[0].name}. Pass image= to choose.")
+        for p in cands:
+            try: img = HEImage.open(p)
+            except InputError as e: warnings.warn(f"{p}: not used as the microscope image ({e})"); continue
+            if _agrees(img, expect): return img, 1., p
+            warnings.warn(f"{p}: {img.shape[1]} x {img.shape[0]} px, not the full-resolution size Space Ranger's images imply (longest side "
+                          f"{expect:.0f} px): not used as the microscope image. Pass it as image= (--image) if it is the one.")
     for res in ('hires', 'lowres'):
         p = Path(spatial)/f"tissue_{res}_image.png"
         if not p.exists(): continue
@@ -243,20 +285,6 @@ def _scalefactors(path:Path)->dict:
     except Exception as e: raise InputError(f"cannot parse the JSON ({e})", path, "check the file is complete") from None
 
 # %% ../nbs/02_io.ipynb #79404c28
-SPACERANGER_QC_IMAGES = ('tissue_hires_image.png', 'tissue_lowres_image.png', 'detected_tissue_image.jpg', 'aligned_fiducials.jpg',
-                         'aligned_tissue_image.jpg', 'cytassist_image.tiff')
-
-def find_microscope_image(folder:Path, # the sample folder
-                         )->Path|None: # the largest candidate image, or None
-    "A full-resolution microscope image lying in `folder` (not a Space Ranger QC image)."
-    exts = TIFF_SUFFIXES + ('.jpg', '.jpeg', '.png')
-    cands = [p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in exts and p.name not in SPACERANGER_QC_IMAGES
-             and not re.fullmatch(r'tissue_.*_image\.png', p.name)]
-    if not cands: return None
-    cands.sort(key=lambda p: p.stat().st_size, reverse=True)
-    if len(cands) > 1: warnings.warn(f"{folder}: several images ({_examples([c.name for c in cands], 5)}); using the largest, {cands[0].name}. Pass image= to choose.")
-    return cands[0]
-
 def _hd_bin_folder(path:Path, bin_size:int|None)->tuple:
     m = re.fullmatch(r'square_(\d+)um', path.name)
     if m:
@@ -306,14 +334,7 @@ def read_visium_hd(path:str|Path, # sample folder holding binned_outputs/, binne
     pos = pos.set_index(pos['barcode'].astype(str))
     counts = read_10x_counts(counts_file)
     counts, pos = match_spots(counts, pos, counts_file, pos_file, intersect)
-    if image is None: image = find_microscope_image(sample_dir)
-    img, f, img_path = spaceranger_image(bins/'spatial', sf, image)
-    if img is not None and f == 1. and image is not None and sf.get('tissue_hires_scalef') and (bins/'spatial'/'tissue_hires_image.png').exists():
-        hires = HEImage.open(bins/'spatial'/'tissue_hires_image.png')
-        expect = max(img.shape)*float(sf['tissue_hires_scalef'])
-        if abs(max(hires.shape) - expect) > 0.02*expect + 2:
-            warnings.warn(f"{img_path}: {img.shape[1]} x {img.shape[0]} px does not match tissue_hires_image.png at tissue_hires_scalef "
-                          f"(expected a longest side of {max(hires.shape)/float(sf['tissue_hires_scalef']):.0f} px); is it the image Space Ranger was run with?")
+    img, f, img_path = spaceranger_image(bins/'spatial', sf, image, search=(sample_dir,))
     xy = pos[['pxl_col_in_fullres', 'pxl_row_in_fullres']].to_numpy(float)*f
     return make_sample(counts, xy, float(sf['microns_per_pixel'])/f, Geometry(spot_diameter_um=float(b), spot_pitch_um=float(b), lattice='square'),
                        img, name or sample_dir.name, dict(format='visium_hd', path=path, bin_size_um=float(b), image_scalef=f,
@@ -340,7 +361,7 @@ def read_spaceranger_positions(spatial:Path, # the spatial/ folder
     return pos.set_index('barcode', drop=False), f
 
 def read_visium(path:str|Path, # Space Ranger outs/ folder (filtered_feature_bc_matrix.h5 + spatial/)
-                image:str|Path|None=None, # full-resolution H&E (default: spatial/tissue_hires_image.png, else lowres)
+                image:str|Path|None=None, # full-resolution H&E (default: found in the folder (or beside outs/), else spatial/tissue_hires_image.png, else lowres)
                 um_per_px:float|None=None, # µm per full-resolution px (default: scale factors, else fitted from the lattice)
                 in_tissue_only:bool=True, # drop spots not under tissue
                 intersect:bool=False, # keep only barcodes present in both counts and positions instead of raising
@@ -356,7 +377,7 @@ def read_visium(path:str|Path, # Space Ranger outs/ folder (filtered_feature_bc_
         pos[['array_row', 'array_col']].to_numpy(), pos[['pxl_col_in_fullres', 'pxl_row_in_fullres']].to_numpy(), 50*math.sqrt(3), 50., pos_file)
     counts = read_10x_counts(counts_file)
     counts, pos = match_spots(counts, pos, counts_file, pos_file, intersect)
-    img, f, img_path = spaceranger_image(path/'spatial', sf, image)
+    img, f, img_path = spaceranger_image(path/'spatial', sf, image, search=(path,) + ((path.parent,) if path.name == 'outs' else ()))
     xy = pos[['pxl_col_in_fullres', 'pxl_row_in_fullres']].to_numpy(float)*f
     return make_sample(counts, xy, float(full_um)/f, Geometry.visium(), img, name or (path.parent.name if path.name == 'outs' else path.name),
                        dict(format='visium', path=path, image_scalef=f, fullres_um_per_px=float(full_um),
@@ -563,7 +584,7 @@ def _image_array(sample:Sample)->np.ndarray:
 def write_visium(sample:Sample, # spots (raw counts) with obs array_row/array_col on the hex lattice, and an image
                  folder:str|Path, # the outs/ folder to create
                  hires:int=2000, # longest side of spatial/tissue_hires_image.png, px
-                )->Path: # the folder; the full-resolution image is folder/tissue_image.tif (pass it as --image)
+                )->Path: # the folder; the full-resolution image is folder/tissue_image.tif (read_visium finds it there)
     "Write a Sample in Space Ranger's Visium layout: filtered_feature_bc_matrix.h5, spatial/ (positions, scale factors, images)."
     import tifffile
     from PIL import Image
@@ -610,6 +631,7 @@ def read_anndata(path_or_adata:str|Path|AnnData, # .h5ad file or AnnData
                  geometry:Geometry|None=None, # spot layout (default: Geometry.visium())
                  in_tissue_only:bool=True, # drop spots with obs['in_tissue'] == 0
                  name:str|None=None, # sample name (default: library_id)
+                 image:str|Path|None=None, # the full-resolution H&E, in whose pixels obsm['spatial'] is (default: uns['spatial']'s hires, else lowres)
                 )->Sample:
     "A scanpy/squidpy-style AnnData (obsm['spatial'], uns['spatial'][library_id]) as a `Sample`."
     import anndata as ad
@@ -629,7 +651,15 @@ def read_anndata(path_or_adata:str|Path|AnnData, # .h5ad file or AnnData
     lib = libs.get(library_id, {}) if library_id is not None else {}
     sf, imgs = dict(lib.get('scalefactors', {}) or {}), lib.get('images', {}) or {}
     img, f = None, 1.
+    if image is not None:
+        img = HEImage.open(image)
+        res = next((r for r in ('hires', 'lowres') if r in imgs and sf.get(f"tissue_{r}_scalef")), None)
+        expect = None if res is None else max(np.shape(imgs[res])[:2])/float(sf[f"tissue_{res}_scalef"])
+        if not _agrees(img, expect):
+            warnings.warn(f"{image}: {img.shape[1]} x {img.shape[0]} px does not match uns['spatial'][{library_id!r}]['images'][{res!r}] and its "
+                          f"scale factor (a longest side of {expect:.0f} px expected); is obsm['spatial'] in this image's pixels?")
     for res in ('hires', 'lowres'):
+        if img is not None: break
         if res in imgs and sf.get(f"tissue_{res}_scalef"):
             cand = HEImage(np.asarray(imgs[res]))
             if cand.is_blank(): warnings.warn(f"{where}: uns['spatial'][{library_id!r}]['images'][{res!r}] is blank; skipped"); continue
@@ -675,6 +705,14 @@ def read_sample(fmt:str, # format name ('visium_hd', 'visium', 'xenium', 'legacy
         fmt, path = str(fmt).split(':', 1)
     key = str(fmt).strip().lower().replace('-', '_')
     if key not in READERS: raise InputError(f"unknown input format {fmt!r}", 'format', f"use one of: {', '.join(READERS)}")
+    params = inspect.signature(READERS[key]).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        extra = [k for k in kw if k not in params]
+        if extra:
+            opts = ', '.join('--' + k.replace('_', '-') for k in extra)
+            what = ' and '.join(dict(image='H&E image', um_per_px='pixel size', bin_size='bin size').get(k, k) for k in extra)
+            raise InputError(f"{opts} does not apply to {key} input: it carries its own {what}",
+                             opts, f"drop {opts}, or give the input in a format that takes it")
     return READERS[key](path, **kw)
 
 # %% ../nbs/02_io.ipynb #61cad90c
@@ -688,13 +726,23 @@ def spot_pitch_um(sample:Sample)->float|None:
 
 MIN_SPOTS = 10   # fewer spots under tissue than this cannot train a model, nor hold any out to choose the blend
 
+COARSE_IMAGE = 2.   # an image whose pixels are more than this many times the analysis pixels is upsampled: warn
+
 def check_layout(sample:Sample, # a sample just read
                  where:str='input', # the input, for messages
+                 analysis_um_per_px:float|None=None, # the analysis resolution (warn when the image is much coarser)
                 )->dict: # what was measured (recorded in run.json)
-    "Refuse spots whose x and y look swapped, or whose pitch does not match their technology at this µm per pixel."
+    "Refuse spots whose x and y look swapped, or whose pitch does not match their technology at this µm per pixel; warn about a coarse image."
     from deephex.core import Geometry as _G
     info = {}
     g = sample.geometry
+    if sample.image is not None:
+        info['image_um_per_px'] = float(sample.um_per_px)
+        if analysis_um_per_px and sample.um_per_px > COARSE_IMAGE*analysis_um_per_px:
+            name = sample.image.path.name if sample.image.path is not None else 'the image'
+            warnings.warn(f"{where}: the H&E image ({name}) has {sample.um_per_px:.2g} µm pixels, {sample.um_per_px/analysis_um_per_px:.0f} times "
+                          f"the {analysis_um_per_px:g} µm analysis pixels: the histology features see an upsampled blur and the map loses "
+                          "detail. Give the full-resolution microscope image (--image PATH, or leave it in the Space Ranger output folder).")
     if not sample.is_high_resolution:
         n = int(np.asarray(sample.spots.obs['in_tissue']).astype(bool).sum()) if 'in_tissue' in sample.spots.obs else sample.spots.n_obs
         if n < MIN_SPOTS:

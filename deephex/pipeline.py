@@ -56,7 +56,7 @@ def save_sample(sample:Sample, folder:str|Path)->Path:
     if sample.truth is not None: sample.truth.write_h5ad(folder/'truth.h5ad')
     if sample.tissue_mask is not None: np.save(folder/'tissue_mask.npy', sample.tissue_mask)
     meta = dict(name=sample.name, um_per_px=sample.um_per_px, geometry=asdict(sample.geometry), image=img_path,
-                source={k:str(v) for k,v in sample.source.items()}, truth=sample.truth is not None, tissue_mask=sample.tissue_mask is not None)
+                source=jsonable(sample.source), truth=sample.truth is not None, tissue_mask=sample.tissue_mask is not None)
     write_json(folder/'sample.json', meta)
     return folder
 
@@ -116,7 +116,7 @@ def prepare_sample(cfg:RunConfig|ReadSettings, # the input and how to read it
     if read.swap_xy:
         sp_ = s.spots.copy(); sp_.obsm['spatial'] = np.ascontiguousarray(np.asarray(sp_.obsm['spatial'], float)[:, ::-1])
         s = s.replace(spots=sp_)
-    s.source['layout'] = check_layout(s, f"{read.input_format}:{read.input_path}")     # orientation and scale, from the data
+    s.source['layout'] = check_layout(s, f"{read.input_format}:{read.input_path}", read.um_per_px)     # orientation, scale, image resolution
     if s.is_high_resolution:          # bins or cells: the analysis units apply to the sample, the pseudo-spots get the Visium layout
         s = s.replace(geometry=replace(s.geometry, um_per_px=read.um_per_px, superpixel_size=read.superpixel_size))
         ps = simulate_pseudo_visium(s, geometry=analysis_geometry(Geometry.visium(), read), lattice=read.lattice,

@@ -449,6 +449,12 @@ def test_istar_refusals(other_inputs, tmp_path, change, message):
     expect_error(['run', '--input', f"istar:{f}", '--out', tmp_path/'o'], message, [f])
 
 
+def test_option_the_format_does_not_take(other_inputs, tmp_path):
+    f = other_inputs/'istar'                                         # an iStar folder brings its own image and pixel size
+    expect_error(['run', '--input', f"istar:{f}", '--image', f/'he-raw.jpg', '--um-per-px', '0.5', '--out', tmp_path/'o'],
+                 ['--image, --um-per-px does not apply to istar input', 'H&E image and pixel size'], [f])
+
+
 @pytest.mark.parametrize('change, message', [
     (lambda f: (f/'metadata.json').unlink(), 'pixel size unknown'),
     (lambda f: ad.AnnData(ad.read_h5ad(f/'cells.h5ad').X).write_h5ad(f/'cells.h5ad'), 'no cell coordinates'),
