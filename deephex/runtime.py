@@ -25,9 +25,10 @@ def usable_cores()->int:
     try: return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError): return max(1, os.cpu_count() or 1)
 
-def busy_cores(interval:float=0.2, # seconds to measure over
+def busy_cores(interval:float=0.45, # seconds to measure over
+               windows:int=3, # consecutive windows it is split into; the least busy one counts
               )->float: # cores' worth of CPU time other processes used on the cores this process may use
-    "How many of this process's usable cores other processes keep busy, measured over `interval` seconds."
+    "How many of this process's usable cores other processes keep busy throughout `interval` seconds (the least busy of `windows` windows)."
     import psutil
     try: cores = sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError): cores = list(range(os.cpu_count() or 1))
@@ -37,8 +38,11 @@ def busy_cores(interval:float=0.2, # seconds to measure over
         sys_busy = sum(sum(getattr(per[i], k, 0.) for k in ('user', 'nice', 'system', 'irq', 'softirq', 'steal')) for i in cores if i < len(per))
         c = me.cpu_times()
         return sys_busy, c.user + c.system, time.perf_counter()
-    s0, m0, t0 = used(); time.sleep(interval); s1, m1, t1 = used()
-    return max(0., ((s1 - s0) - (m1 - m0))/max(t1 - t0, 1e-3))
+    loads, (s0, m0, t0) = [], used()
+    for _ in range(max(1, windows)):
+        time.sleep(interval/max(1, windows)); s1, m1, t1 = used()
+        loads.append(max(0., ((s1 - s0) - (m1 - m0))/max(t1 - t0, 1e-3))); s0, m0, t0 = s1, m1, t1
+    return min(loads)
 
 _DEFAULT_THREADS = dict(t=-1e9, n=None)
 
