@@ -484,6 +484,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                             'deephex.io.first_existing': ('io.html#first_existing', 'deephex/io.py'),
                             'deephex.io.fraction_on_tissue': ('io.html#fraction_on_tissue', 'deephex/io.py'),
                             'deephex.io.fullres_longest_side': ('io.html#fullres_longest_side', 'deephex/io.py'),
+                            'deephex.io.hest_companion': ('io.html#hest_companion', 'deephex/io.py'),
+                            'deephex.io.json_pixel_size': ('io.html#json_pixel_size', 'deephex/io.py'),
                             'deephex.io.lattice_from_positions': ('io.html#lattice_from_positions', 'deephex/io.py'),
                             'deephex.io.make_sample': ('io.html#make_sample', 'deephex/io.py'),
                             'deephex.io.match_spots': ('io.html#match_spots', 'deephex/io.py'),

@@ -22,9 +22,9 @@ __all__ = ['SPACERANGER_QC_IMAGES', 'VISIUM_POS_COLS', 'PIXEL_SIZE_KEYS', 'IMAGE
            'COARSE_IMAGE', 'write_10x_h5', 'first_existing', 'read_table', 'table_header', 'unique_gene_names',
            'read_10x_counts', 'match_spots', 'um_per_px_from_lattice', 'make_sample', 'microscope_image_candidates',
            'fullres_longest_side', 'spaceranger_image', 'read_visium_hd', 'read_spaceranger_positions', 'read_visium',
-           'fraction_on_tissue', 'pixel_size_from_json', 'read_xenium_cells', 'read_legacy_st',
-           'lattice_from_positions', 'read_istar', 'write_istar', 'write_visium', 'write_legacy_st', 'read_anndata',
-           'read_sample', 'spot_pitch_um', 'check_layout']
+           'fraction_on_tissue', 'json_pixel_size', 'pixel_size_from_json', 'hest_companion', 'read_xenium_cells',
+           'read_legacy_st', 'lattice_from_positions', 'read_istar', 'write_istar', 'write_visium', 'write_legacy_st',
+           'read_anndata', 'read_sample', 'spot_pitch_um', 'check_layout']
 
 # %% ../nbs/02_io.ipynb #71e19798
 def _bytes(a): return np.asarray([str(s).encode('utf-8') for s in a], dtype='S') if len(a) else np.zeros(0, 'S1')
@@ -406,21 +406,32 @@ def _one_file(folder:Path, suffixes, what):
                                      f"pass the {what} file explicitly")
     return c[0]
 
-def pixel_size_from_json(folder:Path)->float|None:
-    "A pixel size (µm/px) from a metadata .json in `folder` (HEST style), or None."
-    for j in sorted(Path(folder).glob('*.json')):
-        try: meta = json.loads(j.read_text())
-        except Exception: continue
-        if isinstance(meta, dict):
-            for k in PIXEL_SIZE_KEYS:
-                try: v = float(meta.get(k))
-                except (TypeError, ValueError): continue
-                if np.isfinite(v) and v > 0: return v
+def json_pixel_size(j:Path|None)->float|None:
+    "The pixel size (µm/px) a metadata .json states (HEST's `pixel_size_um_estimated`, ...), or None."
+    if j is None: return None
+    try: meta = json.loads(Path(j).read_text())
+    except Exception: return None
+    if isinstance(meta, dict):
+        for k in PIXEL_SIZE_KEYS:
+            try: v = float(meta.get(k))
+            except (TypeError, ValueError): continue
+            if np.isfinite(v) and v > 0: return v
     return None
 
+def pixel_size_from_json(folder:Path)->float|None:
+    "A pixel size (µm/px) from a metadata .json in `folder` (HEST style), or None."
+    return next((v for v in map(json_pixel_size, sorted(Path(folder).glob('*.json'))) if v), None)
+
+def hest_companion(h5ad:Path, # a HEST-1k `st/<id>.h5ad`
+                   what:str, # 'wsis' (the whole-slide image) or 'metadata' (its JSON)
+                  )->Path|None: # the file, or None when there is none
+    "The file HEST-1k keeps for `st/<id>.h5ad`: `wsis/<id>.tif` (or another image suffix) or `metadata/<id>.json`."
+    root, stem = Path(h5ad).parent.parent, Path(h5ad).stem
+    return next((root/what/f"{stem}{s}" for s in (('.json',) if what == 'metadata' else IMAGE_SUFFIXES) if (root/what/f"{stem}{s}").is_file()), None)
+
 def read_xenium_cells(h5ad:str|Path, # cells x genes .h5ad with pixel centroids (obs x_pixel/y_pixel or obsm['spatial']), or its folder
-                      image:str|Path|None=None, # the H&E image (default: the one image in the h5ad's folder)
-                      um_per_px:float|None=None, # µm per H&E px (default: from a JSON next to the h5ad)
+                      image:str|Path|None=None, # the H&E image (default: HEST's wsis/<id>.*, else the one image in the h5ad's folder)
+                      um_per_px:float|None=None, # µm per H&E px (default: from a JSON next to the h5ad, else HEST's metadata/<id>.json)
                       swap_xy:bool|str='auto', # True: x_pixel is the row; False: as named; 'auto': whichever puts more cells on tissue
                       cell_diameter_um:float=10., # nominal cell size, the "spot" diameter of the geometry
                       name:str|None=None, # sample name (default: the file's stem)
@@ -429,8 +440,8 @@ def read_xenium_cells(h5ad:str|Path, # cells x genes .h5ad with pixel centroids 
     h5ad = Path(h5ad)
     if h5ad.is_dir(): h5ad = _one_file(h5ad, ('.h5ad',), 'cell .h5ad')
     if not h5ad.is_file(): raise InputError("file not found", h5ad, "check the path of the cells .h5ad")
-    if image is None: image = _one_file(h5ad.parent, IMAGE_SUFFIXES, 'H&E image')
-    um_per_px = um_per_px or pixel_size_from_json(h5ad.parent)
+    if image is None: image = hest_companion(h5ad, 'wsis') or _one_file(h5ad.parent, IMAGE_SUFFIXES, 'H&E image')
+    um_per_px = um_per_px or pixel_size_from_json(h5ad.parent) or json_pixel_size(hest_companion(h5ad, 'metadata'))
     if not um_per_px:
         raise InputError("pixel size unknown: neither um_per_px= nor a JSON with " + "/".join(PIXEL_SIZE_KEYS[:3]) + " next to the file", h5ad,
                          "pass um_per_px= (µm per H&E pixel), e.g. from the dataset's metadata")
@@ -631,7 +642,7 @@ def read_anndata(path_or_adata:str|Path|AnnData, # .h5ad file or AnnData
                  geometry:Geometry|None=None, # spot layout (default: Geometry.visium())
                  in_tissue_only:bool=True, # drop spots with obs['in_tissue'] == 0
                  name:str|None=None, # sample name (default: library_id)
-                 image:str|Path|None=None, # the full-resolution H&E, in whose pixels obsm['spatial'] is (default: uns['spatial']'s hires, else lowres)
+                 image:str|Path|None=None, # the full-resolution H&E, in whose pixels obsm['spatial'] is (default: HEST's wsis/<id>.*, else uns['spatial']'s hires, else lowres)
                 )->Sample:
     "A scanpy/squidpy-style AnnData (obsm['spatial'], uns['spatial'][library_id]) as a `Sample`."
     import anndata as ad
@@ -651,6 +662,7 @@ def read_anndata(path_or_adata:str|Path|AnnData, # .h5ad file or AnnData
     lib = libs.get(library_id, {}) if library_id is not None else {}
     sf, imgs = dict(lib.get('scalefactors', {}) or {}), lib.get('images', {}) or {}
     img, f = None, 1.
+    if image is None and isinstance(where, Path): image = hest_companion(where, 'wsis')   # HEST-1k: st/<id>.h5ad beside wsis/<id>.tif
     if image is not None:
         img = HEImage.open(image)
         res = next((r for r in ('hires', 'lowres') if r in imgs and sf.get(f"tissue_{r}_scalef")), None)
@@ -658,14 +670,15 @@ def read_anndata(path_or_adata:str|Path|AnnData, # .h5ad file or AnnData
         if not _agrees(img, expect):
             warnings.warn(f"{image}: {img.shape[1]} x {img.shape[0]} px does not match uns['spatial'][{library_id!r}]['images'][{res!r}] and its "
                           f"scale factor (a longest side of {expect:.0f} px expected); is obsm['spatial'] in this image's pixels?")
-    for res in ('hires', 'lowres'):
+    for res in [r for r in ('hires', 'lowres') if r in imgs] + [r for r in imgs if r not in ('hires', 'lowres')]:   # e.g. HEST's downscaled_fullres
         if img is not None: break
-        if res in imgs and sf.get(f"tissue_{res}_scalef"):
+        if sf.get(f"tissue_{res}_scalef"):
             cand = HEImage(np.asarray(imgs[res]))
             if cand.is_blank(): warnings.warn(f"{where}: uns['spatial'][{library_id!r}]['images'][{res!r}] is blank; skipped"); continue
             img, f = cand, float(sf[f"tissue_{res}_scalef"]); break
     xy = np.asarray(adata.obsm['spatial'], float)[:, :2]
     if um_per_px is None: um_per_px = sf.get('microns_per_pixel') or (lib.get('metadata', {}) or {}).get('microns_per_pixel')
+    if um_per_px is None and isinstance(where, Path): um_per_px = json_pixel_size(hest_companion(where, 'metadata'))
     if um_per_px is None and {'array_row', 'array_col'} <= set(adata.obs.columns) and geometry.lattice in ('hex', 'square'):
         hexl = geometry.lattice == 'hex'
         um_per_px = um_per_px_from_lattice(adata.obs[['array_row', 'array_col']].to_numpy(), xy,
@@ -683,7 +696,8 @@ def read_anndata(path_or_adata:str|Path|AnnData, # .h5ad file or AnnData
     unique_gene_names(counts, where)
     obs = adata.obs[[c for c in ('in_tissue', 'array_row', 'array_col') if c in adata.obs.columns]]
     return make_sample(counts, xy*f, float(um_per_px)/f, geometry, img, name or library_id or 'sample',
-                       dict(format='anndata', path=where if isinstance(where, Path) else None, library_id=library_id, image_scalef=f, fullres_um_per_px=float(um_per_px)),
+                       dict(format='anndata', path=where if isinstance(where, Path) else None, library_id=library_id, image_scalef=f, fullres_um_per_px=float(um_per_px),
+                            files=dict(counts=str(where), image=None if image is None else str(image))),
                        obs=obs, in_tissue_only=in_tissue_only)
 
 # %% ../nbs/02_io.ipynb #20ec6b54
