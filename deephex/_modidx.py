@@ -561,6 +561,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'deephex.pipeline.demo': ('pipeline.html#demo', 'deephex/pipeline.py'),
                                   'deephex.pipeline.draw_figures': ('pipeline.html#draw_figures', 'deephex/pipeline.py'),
                                   'deephex.pipeline.evaluate_run': ('pipeline.html#evaluate_run', 'deephex/pipeline.py'),
+                                  'deephex.pipeline.grid_image': ('pipeline.html#grid_image', 'deephex/pipeline.py'),
                                   'deephex.pipeline.kept_genes': ('pipeline.html#kept_genes', 'deephex/pipeline.py'),
                                   'deephex.pipeline.load_sample': ('pipeline.html#load_sample', 'deephex/pipeline.py'),
                                   'deephex.pipeline.marker_genes': ('pipeline.html#marker_genes', 'deephex/pipeline.py'),

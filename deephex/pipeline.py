@@ -33,7 +33,7 @@ from .evaluate import evaluate, predict_spot_broadcast, predict_interpolation, r
 
 # %% auto #0
 __all__ = ['HEADLINE', 'SHEET_COLUMNS', 'save_sample', 'load_sample', 'RunLog', 'analysis_geometry', 'prepare_sample',
-           'kept_genes', 'with_kept_genes', 'evaluate_run', 'plot_maps', 'run', 'check_output_folder',
+           'kept_genes', 'with_kept_genes', 'evaluate_run', 'grid_image', 'plot_maps', 'run', 'check_output_folder',
            'metrics_markdown', 'marker_genes', 'draw_figures', 'section_names', 'check_sections', 'section_genes',
            'read_sheet', 'section_configs', 'run_sections', 'demo', 'predict']
 
@@ -185,10 +185,26 @@ def evaluate_run(sample:Sample, # the sample, with truth
     return dict(methods=methods, summary=summary_table(methods).reset_index().to_dict(orient='records'))
 
 # %% ../nbs/11_pipeline.ipynb #c5708977
+def grid_image(pred:AnnData, # a prediction with uns['spatial'] (its H&E thumbnail and scale factors, `deephex.train.spatial_metadata`)
+               shape:tuple, # (rows, cols) of its superpixel grid
+              )->np.ndarray|None: # uint8 (rows, cols, 3): one pixel per superpixel; None when the prediction holds no image
+    "The H&E stored in a prediction, resampled onto its superpixel grid, to draw beside its maps."
+    from PIL import Image
+    from deephex.image import to_uint8_rgb
+    lib = next(iter((pred.uns.get('spatial') or {}).values()), None)
+    if not lib or 'hires' not in (lib.get('images') or {}): return None
+    img, sf = to_uint8_rgb(np.asarray(lib['images']['hires'])), lib['scalefactors']
+    step = float(sf['spot_diameter_fullres'])*float(sf['tissue_hires_scalef'])     # thumbnail px per superpixel
+    rows, cols = (int(v) for v in shape)
+    canvas = np.full((max(1, int(np.ceil(rows*step))), max(1, int(np.ceil(cols*step))), 3), 255, np.uint8)
+    h, w = min(img.shape[0], canvas.shape[0]), min(img.shape[1], canvas.shape[1])
+    canvas[:h, :w] = img[:h, :w]
+    return np.asarray(Image.fromarray(canvas).resize((cols, rows), Image.LANCZOS))
+
 def plot_maps(maps:dict, # {title: superpixel AnnData (obs row/col)} — truth, baselines, prediction
               genes:list, # genes to draw, one row each
               shape:tuple, # (rows, cols) of the superpixel grid
-              image:np.ndarray|None=None, # optional H&E thumbnail for the first column
+              image:np.ndarray|None=None, # optional H&E for the first column (on the superpixel grid, `grid_image`: cropped like the maps)
               figsize=None, save=None):
     "A genes x methods grid of super-resolution maps, each scaled to its 99th percentile; returns the Figure."
     import matplotlib.pyplot as plt
@@ -203,7 +219,7 @@ def plot_maps(maps:dict, # {title: superpixel AnnData (obs row/col)} — truth, 
     for i,g in enumerate(genes):
         j0 = 0
         if image is not None:
-            axs[i,0].imshow(image); axs[i,0].set_title('H&E' if i == 0 else ''); j0 = 1
+            axs[i,0].imshow(image[box] if tuple(image.shape[:2]) == tuple(shape) else image); axs[i,0].set_title('H&E' if i == 0 else ''); j0 = 1
         for j,t in enumerate(maps):
             ax = axs[i, j0+j]
             vmax = np.nanpercentile(dense[t][g][box], 99) or 1   # each panel to its own 99th percentile
@@ -408,7 +424,7 @@ def marker_genes(pred:AnnData, # superpixel prediction
     return [genes[i] for i in np.argsort(-cv)[:n]]
 
 def draw_figures(out:str|Path, sample:Sample, pred:AnnData)->list:
-    "Prediction maps (beside truth and the interpolation baseline when there is a truth) and the training curve."
+    "Prediction maps beside the H&E and the truth and interpolation (simulated inputs) or the measured spots (spot inputs); the training curve."
     import matplotlib; import matplotlib.pyplot as plt
     fig_dir = Path(out)/'figures'; fig_dir.mkdir(parents=True, exist_ok=True)
     genes = marker_genes(pred, sample.truth)
@@ -416,9 +432,10 @@ def draw_figures(out:str|Path, sample:Sample, pred:AnnData)->list:
     if sample.truth is not None:
         maps['truth'] = sample.truth
         maps['interpolation'] = predict_interpolation(sample.spots[:, genes], sample, sample.tissue_mask)
+    else: maps['measured spots'] = predict_spot_broadcast(sample.spots[:, genes], sample, sample.tissue_mask)   # the input, at its resolution
     maps['DeepHEx'] = pred
     paths = [fig_dir/'prediction_maps.png']
-    fig = plot_maps(maps, genes, sample.grid.shape, save=paths[0]); plt.close(fig)
+    fig = plot_maps(maps, genes, sample.grid.shape, image=grid_image(pred, sample.grid.shape), save=paths[0]); plt.close(fig)
     hist = pred.uns.get('deephex', {}).get('loss_history', {})
     if len(hist):
         fig, ax = plt.subplots(figsize=(4, 3))
