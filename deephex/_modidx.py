@@ -549,6 +549,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'deephex.pipeline._read': ('pipeline.html#_read', 'deephex/pipeline.py'),
                                   'deephex.pipeline._read_features': ('pipeline.html#_read_features', 'deephex/pipeline.py'),
                                   'deephex.pipeline._reader_kwargs': ('pipeline.html#_reader_kwargs', 'deephex/pipeline.py'),
+                                  'deephex.pipeline._reader_orients': ('pipeline.html#_reader_orients', 'deephex/pipeline.py'),
                                   'deephex.pipeline._report': ('pipeline.html#_report', 'deephex/pipeline.py'),
                                   'deephex.pipeline._run': ('pipeline.html#_run', 'deephex/pipeline.py'),
                                   'deephex.pipeline._section_inputs': ('pipeline.html#_section_inputs', 'deephex/pipeline.py'),

@@ -457,8 +457,8 @@ def read_xenium_cells(h5ad:str|Path, # cells x genes .h5ad with pixel centroids 
         tissue = tissue_mask_from_image(img.analysis_image(grid), grid)
         f_as, f_sw = fraction_on_tissue(xy, tissue, grid), fraction_on_tissue(xy[:, ::-1], tissue, grid)
         swap_xy = f_sw > f_as + 0.05
-        if swap_xy: warnings.warn(f"{h5ad.name}: {key} read as (row, col): {f_sw:.0%} of cells fall on tissue that way, {f_as:.0%} as named. Pass swap_xy=False to override.")
-        else: warnings.warn(f"{h5ad.name}: {key} read as (x = column, y = row): {f_as:.0%} of cells on tissue ({f_sw:.0%} swapped). Pass swap_xy=True to override.")
+        if swap_xy: warnings.warn(f"{h5ad.name}: {key} read as (row, col): {f_sw:.0%} of cells fall on tissue that way, {f_as:.0%} as named. Override with swap_xy=False (Python).")
+        else: warnings.warn(f"{h5ad.name}: {key} read as (x = column, y = row): {f_as:.0%} of cells on tissue ({f_sw:.0%} swapped). Override with swap_xy=True (Python) or --swap-xy.")
     elif swap_xy not in (True, False): raise InputError(f"swap_xy must be True, False or 'auto', got {swap_xy!r}", 'swap_xy')
     if swap_xy: xy = xy[:, ::-1]
     X = cells.layers['counts'] if 'counts' in cells.layers else cells.X

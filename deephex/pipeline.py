@@ -96,7 +96,12 @@ def _reader_kwargs(read:ReadSettings)->dict:
     if read.image: kw['image'] = read.image
     if read.input_um_per_px: kw['um_per_px'] = read.input_um_per_px
     if read.input_format == 'visium_hd' or (read.input_format == 'spatialdata' and read.bin_size != 8): kw['bin_size'] = read.bin_size
+    if _reader_orients(read): kw['swap_xy'] = True if read.swap_xy else 'auto'      # the reader tells x from y itself; --swap-xy forces (row, col)
     return kw
+
+def _reader_orients(read:ReadSettings)->bool:
+    "Whether the input's reader finds the x/y convention itself (cells with an H&E: `read_xenium_cells`)."
+    return read.input_format == 'xenium'
 
 def analysis_geometry(geometry:Geometry, # the input's geometry (its spot layout is kept)
                       read:ReadSettings, # the configured analysis resolution, superpixel size and spot diameter
@@ -113,7 +118,7 @@ def prepare_sample(cfg:RunConfig|ReadSettings, # the input and how to read it
     read = cfg.read if isinstance(cfg, RunConfig) else cfg
     if read.input_path is None: raise InputError("no input given", "input.path", "pass --input FORMAT:PATH or set input.path in the config")
     s = read_sample(read.input_format, read.input_path, **_reader_kwargs(read))
-    if read.swap_xy:
+    if read.swap_xy and not _reader_orients(read):
         sp_ = s.spots.copy(); sp_.obsm['spatial'] = np.ascontiguousarray(np.asarray(sp_.obsm['spatial'], float)[:, ::-1])
         s = s.replace(spots=sp_)
     s.source['layout'] = check_layout(s, f"{read.input_format}:{read.input_path}", read.um_per_px)     # orientation, scale, image resolution

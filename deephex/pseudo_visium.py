@@ -121,7 +121,9 @@ def pseudo_spot_centres(mask:np.ndarray, # bool (rows, cols) tissue mask on `gri
     keep = on_image & (coverage >= min_coverage - 1e-9)
     if not keep.any():
         raise InputError(f"no {g.spot_diameter_um:g} µm spot on a {g.spot_pitch_um:g} µm {lattice} lattice fits the tissue mask "
-                         f"with min_coverage={min_coverage}", "mask", "lower min_coverage, or check the tissue mask and the spot geometry")
+                         f"({int(mask.sum())} of {mask.size} superpixels, {mask.sum()*sp_um**2/1e6:.3g} mm²) with min_coverage={min_coverage}: "
+                         "the section is too small, or its bins / cells too sparse, for pseudo-spots", "mask",
+                         "give a larger section, smaller pseudo-spots (--spot-diameter-um), or a min_coverage below 1 (Python)")
     return pd.DataFrame(dict(x=xy[keep, 0], y=xy[keep, 1], array_row=pos.array_row.to_numpy()[keep], array_col=pos.array_col.to_numpy()[keep],
                              row=rc[keep, 0], col=rc[keep, 1], coverage=coverage[keep]))
 

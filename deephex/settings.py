@@ -167,7 +167,7 @@ class ReadSettings(Settings):
     input_um_per_px:float|None = setting(None, "µm per pixel of the input image, when the input does not say", low=0, low_open=True,
                                          key='um_per_px', cli='--um-per-px')
     bin_size:int = setting(8, "Visium HD bin size to read, µm (the release's sample_size: square_008um)", low=1)
-    swap_xy:bool = setting(False, "read the spot positions with x and y exchanged (when the input's are the wrong way round)")
+    swap_xy:bool = setting(False, "read the spot positions with x and y exchanged (when the input's are the wrong way round; xenium inputs are oriented by their reader, and this forces x_pixel to be read as the row)")
     um_per_px:float = setting(0.5, "analysis resolution, µm per pixel (the release's scale_pix_size)", low=0, low_open=True,
                               key='analysis_um_per_px', cli='--analysis-um-per-px')
     superpixel_size:int = setting(16, "superpixel edge, analysis pixels (16 x 0.5 µm = 8 µm)", low=1)
