@@ -662,15 +662,16 @@ def read_anndata(path_or_adata:str|Path|AnnData, # .h5ad file or AnnData
     lib = libs.get(library_id, {}) if library_id is not None else {}
     sf, imgs = dict(lib.get('scalefactors', {}) or {}), lib.get('images', {}) or {}
     img, f = None, 1.
+    stored = [r for r in ('hires', 'lowres') if r in imgs] + [r for r in imgs if r not in ('hires', 'lowres')]   # e.g. HEST's downscaled_fullres
     if image is None and isinstance(where, Path): image = hest_companion(where, 'wsis')   # HEST-1k: st/<id>.h5ad beside wsis/<id>.tif
     if image is not None:
         img = HEImage.open(image)
-        res = next((r for r in ('hires', 'lowres') if r in imgs and sf.get(f"tissue_{r}_scalef")), None)
+        res = next((r for r in stored if sf.get(f"tissue_{r}_scalef")), None)
         expect = None if res is None else max(np.shape(imgs[res])[:2])/float(sf[f"tissue_{res}_scalef"])
         if not _agrees(img, expect):
             warnings.warn(f"{image}: {img.shape[1]} x {img.shape[0]} px does not match uns['spatial'][{library_id!r}]['images'][{res!r}] and its "
                           f"scale factor (a longest side of {expect:.0f} px expected); is obsm['spatial'] in this image's pixels?")
-    for res in [r for r in ('hires', 'lowres') if r in imgs] + [r for r in imgs if r not in ('hires', 'lowres')]:   # e.g. HEST's downscaled_fullres
+    for res in stored:
         if img is not None: break
         if sf.get(f"tissue_{res}_scalef"):
             cand = HEImage(np.asarray(imgs[res]))
