@@ -741,7 +741,7 @@ def spot_pitch_um(sample:Sample)->float|None:
 
 MIN_SPOTS = 10   # fewer spots under tissue than this cannot train a model, nor hold any out to choose the blend
 
-COARSE_IMAGE = 2.   # an image whose pixels are more than this many times the analysis pixels is upsampled: warn
+COARSE_IMAGE = 4.   # warn when the image's pixels are more than this many times the analysis pixels (a PNG standing in, not a 10x scan)
 
 def check_layout(sample:Sample, # a sample just read
                  where:str='input', # the input, for messages
