@@ -308,6 +308,7 @@ def _hd_bin_folder(path:Path, bin_size:int|None)->tuple:
 def read_visium_hd(path:str|Path, # sample folder holding binned_outputs/, binned_outputs/ itself, or one square_XXXum folder
                    bin_size:int|None=None, # bin size in µm (default 8; taken from the folder name when pointing at square_XXXum)
                    image:str|Path|None=None, # full-resolution microscope image (default: found in the sample folder, else the hires/lowres PNG)
+                   um_per_px:float|None=None, # µm per full-resolution px (default: the scale factors' microns_per_pixel)
                    in_tissue_only:bool=True, # drop bins not under tissue
                    intersect:bool=False, # keep only barcodes present in both counts and positions instead of raising
                    name:str|None=None, # sample name (default: the sample folder's name)
@@ -321,8 +322,10 @@ def read_visium_hd(path:str|Path, # sample folder holding binned_outputs/, binne
     pos_file = first_existing(bins/'spatial', ['tissue_positions.parquet', 'tissue_positions.csv'], 'bin positions')
     sf_file = bins/'spatial'/'scalefactors_json.json'
     sf = _scalefactors(sf_file)
-    if not sf.get('microns_per_pixel'):
-        raise InputError("'microns_per_pixel' missing", sf_file, "use the scalefactors_json.json written by Space Ranger for Visium HD (2.1 or later)")
+    full_um = um_per_px or sf.get('microns_per_pixel')
+    if not full_um:
+        raise InputError("'microns_per_pixel' missing", sf_file, "pass --um-per-px (µm per full-resolution pixel), or use the "
+                         "scalefactors_json.json written by Space Ranger for Visium HD (2.1 or later)")
     if b is None: b = float(sf.get('bin_size_um') or 0) or None
     if b is None: raise InputError("cannot tell the bin size", bins, "name the folder square_XXXum or pass bin_size=")
     if sf.get('bin_size_um') and abs(float(sf['bin_size_um']) - float(b)) > 1e-6:
@@ -336,7 +339,7 @@ def read_visium_hd(path:str|Path, # sample folder holding binned_outputs/, binne
     counts, pos = match_spots(counts, pos, counts_file, pos_file, intersect)
     img, f, img_path = spaceranger_image(bins/'spatial', sf, image, search=(sample_dir,))
     xy = pos[['pxl_col_in_fullres', 'pxl_row_in_fullres']].to_numpy(float)*f
-    return make_sample(counts, xy, float(sf['microns_per_pixel'])/f, Geometry(spot_diameter_um=float(b), spot_pitch_um=float(b), lattice='square'),
+    return make_sample(counts, xy, float(full_um)/f, Geometry(spot_diameter_um=float(b), spot_pitch_um=float(b), lattice='square'),
                        img, name or sample_dir.name, dict(format='visium_hd', path=path, bin_size_um=float(b), image_scalef=f,
                        files=dict(counts=str(counts_file), positions=str(pos_file), scalefactors=str(sf_file), image=None if img_path is None else str(img_path))),
                        obs=pos[['in_tissue', 'array_row', 'array_col']], in_tissue_only=in_tissue_only)
