@@ -18,7 +18,7 @@ from .core import InputError, Geometry, Sample, SuperpixelGrid
 from .image import HEImage, tissue_mask_from_image, TIFF_SUFFIXES
 
 # %% auto #0
-__all__ = ['SPACERANGER_QC_IMAGES', 'VISIUM_POS_COLS', 'PIXEL_SIZE_KEYS', 'IMAGE_SUFFIXES', 'READERS', 'MIN_SPOTS',
+__all__ = ['IMAGE_SUFFIXES', 'SPACERANGER_QC_IMAGES', 'VISIUM_POS_COLS', 'PIXEL_SIZE_KEYS', 'READERS', 'MIN_SPOTS',
            'COARSE_IMAGE', 'write_10x_h5', 'first_existing', 'read_table', 'table_header', 'unique_gene_names',
            'read_10x_counts', 'match_spots', 'um_per_px_from_lattice', 'make_sample', 'microscope_image_candidates',
            'fullres_longest_side', 'spaceranger_image', 'read_visium_hd', 'read_spaceranger_positions', 'read_visium',
@@ -220,15 +220,15 @@ def make_sample(counts:AnnData, # spots x genes raw counts, aligned with `xy`
                   source={k: (str(v) if isinstance(v, Path) else v) for k, v in source.items()})
 
 # %% ../nbs/02_io.ipynb #9f8df737
+IMAGE_SUFFIXES = TIFF_SUFFIXES + ('.jpg', '.jpeg', '.png')
 SPACERANGER_QC_IMAGES = ('tissue_hires_image.png', 'tissue_lowres_image.png', 'detected_tissue_image.jpg', 'aligned_fiducials.jpg',
                          'aligned_tissue_image.jpg', 'cytassist_image.tiff')
 
 def microscope_image_candidates(folder:Path, # a folder that may hold the microscope image
                                )->list: # image files in it, largest first (Space Ranger's QC images left out)
     "Images lying in `folder` that could be the full-resolution microscope image."
-    exts = TIFF_SUFFIXES + ('.jpg', '.jpeg', '.png')
     if not Path(folder).is_dir(): return []
-    cands = [p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in exts and p.name not in SPACERANGER_QC_IMAGES
+    cands = [p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and p.name not in SPACERANGER_QC_IMAGES
              and not re.fullmatch(r'tissue_.*_image\.png', p.name)]
     return sorted(cands, key=lambda p: p.stat().st_size, reverse=True)
 
@@ -390,7 +390,6 @@ def read_visium(path:str|Path, # Space Ranger outs/ folder (filtered_feature_bc_
 
 # %% ../nbs/02_io.ipynb #f5c0cb11
 PIXEL_SIZE_KEYS = ('pixel_size_um_estimated', 'pixel_size_um_embedded', 'pixel_size_um', 'microns_per_pixel', 'um_per_px', 'mpp')
-IMAGE_SUFFIXES = TIFF_SUFFIXES + ('.jpg', '.jpeg', '.png')
 
 def fraction_on_tissue(xy:np.ndarray, # (n, 2) full-resolution (x, y)
                        tissue:np.ndarray, # bool mask on `grid`

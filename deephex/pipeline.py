@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_pipeline.ipynb #b713f604
 from __future__ import annotations
-import json, shutil, warnings
+import inspect, json, shutil, warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -100,8 +100,9 @@ def _reader_kwargs(read:ReadSettings)->dict:
     return kw
 
 def _reader_orients(read:ReadSettings)->bool:
-    "Whether the input's reader finds the x/y convention itself (cells with an H&E: `read_xenium_cells`)."
-    return read.input_format == 'xenium'
+    "Whether the input's reader finds the x/y convention itself: it takes `swap_xy` (cells with an H&E: `read_xenium_cells`)."
+    from deephex.io import READERS
+    return 'swap_xy' in inspect.signature(READERS[read.input_format]).parameters
 
 def analysis_geometry(geometry:Geometry, # the input's geometry (its spot layout is kept)
                       read:ReadSettings, # the configured analysis resolution, superpixel size and spot diameter
