@@ -40,6 +40,8 @@ VARIANTS = {
     'deephex, 2 states (median)': dict(model='deephex', n_states=2),
     'deephex, lr 2e-4': dict(model='deephex', lr=2e-4),
     'deephex, lr 3e-4': dict(model='deephex', lr=3e-4),
+    'deephex, 16 disk tokens': dict(model='deephex', disk_tokens=16),
+    'deephex, 32 disk tokens': dict(model='deephex', disk_tokens=32),
     'bcaf + cal (fusion dropout 0.75)': dict(model='bcaf', leave_spot_out=False),
     'bcaf, release training': dict(model='bcaf', fusion_dropout=0., leave_spot_out=False, calibrate=False),
     'istar + cal': dict(model='istar', leave_spot_out=False),

@@ -223,6 +223,7 @@ class TrainSettings(Settings):
     k_neighbors:int = setting(6, "high-density expression vectors per window (gene tokens)", low=1)
     leave_spot_out:bool = setting(True, "masked-spot training: a training spot's gene tokens skip the high-density vectors its own counts enter")
     lr:float = setting(1e-4, "Adam learning rate", low=0, low_open=True, high=1)
+    disk_tokens:int|None = setting(None, "training: superpixels of each spot disk decoded per step, a random subset (its loss corrected for the subset's variance: an unbiased estimate of the whole disk's); default all", low=2)
     batch_size:int|None = setting(None, "spots per batch; default min(32, N/16)", low=1)
     early_stopping:int = setting(0, "stop when the validation spots have not improved for this many epochs; 0 = off",
                                  low=0, cli='--early-stopping')

@@ -319,12 +319,23 @@ def spot_loss(model:torch.nn.Module, # a model from `deephex.model`
               idx:np.ndarray, # indices of the spots in this batch
               device:torch.device=torch.device('cpu'), # where the model lives
               precision:str='fp32', # 'fp32' or 'bf16' (autocast)
+              disk_tokens:int|None=None, # in training mode: decode this many superpixels of each disk, drawn at random (None: all)
              )->torch.Tensor: # scalar MSE (scaled units)
-    "MSE between each spot's scaled counts and the mean prediction over its disk."
+    "MSE between each spot's scaled counts and the mean prediction over its disk (estimated without bias from a random subset of the disk when `disk_tokens` is set)."
     hist, genes, target = (t.to(device) for t in data.batch(idx))
     disk = torch.from_numpy(np.nonzero(data.in_disk)[0]).to(device)
-    with autocast(device, precision): pred, _ = model(hist, genes, disk)
-    return torch.nn.functional.mse_loss(pred.float().mean(1), target)
+    n, m = len(disk), disk_tokens or len(disk)
+    if m >= n or not model.training:
+        with autocast(device, precision): pred, _ = model(hist, genes, disk)
+        return torch.nn.functional.mse_loss(pred.float().mean(1), target)
+    if m < 2: raise ValueError(f"disk_tokens must be at least 2 (the subset's variance is needed), got {m}")
+    with autocast(device, precision):
+        x = model.token_inputs(hist, genes)                                           # (B, n_window, D + C)
+        pick = disk[torch.rand(len(idx), n, device=device).argsort(1)[:, :m]]         # (B, m): each spot its own subset
+        pred, _ = model.decode(torch.gather(x, 1, pick[..., None].expand(-1, -1, x.shape[-1])))
+    pred = pred.float()
+    # E[(subset mean - y)²] = (disk mean - y)² + (1 - m/n) s²/m, with s² the disk's variance: the unbiased sample variance removes it
+    return ((pred.mean(1) - target)**2 - (1 - m/n)*pred.var(1)/m).mean()
 
 # %% ../nbs/08_train.ipynb #7d1fa219
 def save_checkpoint(path:Path, # the checkpoint file (`.../checkpoint.safetensors`)
@@ -450,7 +461,7 @@ def train_state(data:TrainingData, # prepared inputs
         with _seeded(es, device):
             for b in range(0, len(perm), bs):
                 idx = perm[b:b+bs]
-                loss = spot_loss(model, data, idx, device, precision)
+                loss = spot_loss(model, data, idx, device, precision, st.disk_tokens)
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 total += loss.item()*len(idx)
         hist['loss'].append(total/len(perm))
