@@ -223,7 +223,7 @@ class TrainSettings(Settings):
     k_neighbors:int = setting(6, "high-density expression vectors per window (gene tokens)", low=1)
     leave_spot_out:bool = setting(True, "masked-spot training: a training spot's gene tokens skip the high-density vectors its own counts enter")
     lr:float = setting(1e-4, "Adam learning rate", low=0, low_open=True, high=1)
-    disk_tokens:int|None = setting(None, "training: superpixels of each spot disk decoded per step, a random subset (its loss corrected for the subset's variance: an unbiased estimate of the whole disk's); default all", low=2)
+    disk_tokens:int = setting(32, "training: superpixels of each spot disk decoded per step, a random subset whose loss is corrected for its sampling variance (an unbiased estimate of the whole disk's); all when the disk has no more (37 at Visium's 55 µm spots, 121 for legacy ST's 100 µm); 0 = always all", low=0)
     batch_size:int|None = setting(None, "spots per batch; default min(32, N/16)", low=1)
     early_stopping:int = setting(0, "stop when the validation spots have not improved for this many epochs; 0 = off",
                                  low=0, cli='--early-stopping')
@@ -240,13 +240,15 @@ class TrainSettings(Settings):
     route_weight:float|None = setting(None, "deephex: weight of the expression route in the blend; default chosen on held-out spots", low=0, high=1)
 
     PRESETS:ClassVar[dict] = dict(release=dict(model='bcaf', epochs=400, lr=1e-4, fusion_dropout=0., leave_spot_out=False, early_stopping=0,
-                                               calibrate=False, n_states=1, embed_dim=256, n_heads=8, hidden=(512, 512, 512), k_neighbors=6))
+                                               calibrate=False, n_states=1, embed_dim=256, n_heads=8, hidden=(512, 512, 512), k_neighbors=6, disk_tokens=0))
 
     def __post_init__(self):
         if self.early_stopping is None: object.__setattr__(self, 'early_stopping', 0)     # None = off, as in earlier versions
         super().__post_init__()
 
     def check(self):
+        if self.disk_tokens == 1:
+            raise InputError("disk_tokens 1 leaves the subset's variance unknown", self.where('disk_tokens'), "use 2 or more, or 0 for the whole disk")
         if self.embed_dim is not None and self.embed_dim % self.n_heads:
             raise InputError(f"embed_dim {self.embed_dim} is not a multiple of n_heads {self.n_heads}", self.where('embed_dim'),
                              f"use a multiple of {self.n_heads}, e.g. {self.n_heads*max(1, round(self.embed_dim/self.n_heads))}")

@@ -319,7 +319,7 @@ def spot_loss(model:torch.nn.Module, # a model from `deephex.model`
               idx:np.ndarray, # indices of the spots in this batch
               device:torch.device=torch.device('cpu'), # where the model lives
               precision:str='fp32', # 'fp32' or 'bf16' (autocast)
-              disk_tokens:int|None=None, # in training mode: decode this many superpixels of each disk, drawn at random (None: all)
+              disk_tokens:int|None=None, # in training mode: decode this many superpixels of each disk, drawn at random (None or 0: all)
              )->torch.Tensor: # scalar MSE (scaled units)
     "MSE between each spot's scaled counts and the mean prediction over its disk (estimated without bias from a random subset of the disk when `disk_tokens` is set)."
     hist, genes, target = (t.to(device) for t in data.batch(idx))
